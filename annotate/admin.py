@@ -1,0 +1,269 @@
+"""Admin for project leads: campaigns are configured here; everything else is browsable."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+
+from annotate.models import (
+    Assignment,
+    Campaign,
+    Checkpoint,
+    Generation,
+    GoldStandard,
+    Label,
+    Problem,
+    Sample,
+    Score,
+    Selection,
+    StepRating,
+)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "name",
+        "strategy",
+        "k",
+        "wrong_fraction",
+        "max_per_problem",
+        "qc_rate",
+        "overlap",
+        "active_checkpoint",
+        "problem_count",
+        "latest_generation",
+    ]
+    list_filter = ["strategy"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["labelers"]
+    autocomplete_fields = ["active_checkpoint"]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "guidelines"]}),
+        (
+            "Selection",
+            {
+                "fields": [
+                    "samples_per_problem",
+                    "strategy",
+                    "k",
+                    "wrong_fraction",
+                    "max_per_problem",
+                    "score_aggregation",
+                    "neutral_is_positive",
+                    "active_checkpoint",
+                ]
+            },
+        ),
+        (
+            "Labeling",
+            {
+                "fields": [
+                    "overlap",
+                    "lease_minutes",
+                    "qc_rate",
+                    "screening_required",
+                    "screening_pass_mark",
+                    "labelers",
+                ]
+            },
+        ),
+    ]
+
+    actions = ["start_next_generation"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_problems=Count("problems"))
+
+    @admin.action(
+        description="Start next generation (score with the active PRM, select, assign)",
+        permissions=["change"],
+    )
+    def start_next_generation(self, request, queryset) -> None:
+        # Imported lazily: the workers app queues Celery tasks, the admin only asks for them.
+        from workers.pipeline import PipelineError
+        from workers.tasks import enqueue_generation
+
+        for campaign in queryset:
+            try:
+                generation = enqueue_generation(campaign)
+            except PipelineError as exc:
+                self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
+            else:
+                self.message_user(
+                    request,
+                    f"{campaign.slug}: generation {generation.number} queued; "
+                    "its progress shows under Generations.",
+                    messages.SUCCESS,
+                )
+
+    @admin.display(description="Problems", ordering="_problems")
+    def problem_count(self, obj: Campaign) -> int:
+        return obj._problems
+
+    @admin.display(description="Latest generation")
+    def latest_generation(self, obj: Campaign) -> str:
+        generation = obj.generations.filter(number__gte=0).order_by("-number").first()
+        if generation is None:
+            return "—"
+        progress = ""
+        if generation.status == Generation.Status.SCORING and generation.progress_total:
+            progress = f" {generation.progress_done}/{generation.progress_total}"
+        return f"{generation.number}: {generation.get_status_display()}{progress}"
+
+
+@admin.register(Problem)
+class ProblemAdmin(admin.ModelAdmin):
+    list_display = ["unique_id", "campaign", "subject", "level", "split", "ground_truth_answer"]
+    list_filter = ["campaign", "split", "subject", "level"]
+    search_fields = ["unique_id", "problem", "ground_truth_answer"]
+    list_select_related = ["campaign"]
+    show_full_result_count = False
+
+
+class ScoreInline(admin.TabularInline):
+    model = Score
+    extra = 0
+    fields = ["checkpoint", "score", "truncated", "step_scores"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Sample)
+class SampleAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "problem", "answer", "is_correct", "verifier_score", "generator"]
+    list_filter = ["campaign", "is_correct", "problem__split", "generator"]
+    search_fields = ["external_id", "problem__unique_id", "answer"]
+    list_select_related = ["problem"]
+    raw_id_fields = ["problem"]
+    show_full_result_count = False
+    readonly_fields = ["numbered_steps", "steps_hash", "created_at"]
+    fields = [
+        "campaign",
+        "problem",
+        "external_id",
+        "numbered_steps",
+        "answer",
+        "is_correct",
+        "verifier_score",
+        "generator",
+        "steps_hash",
+        "created_at",
+    ]
+    inlines = [ScoreInline]
+
+    @admin.display(description="Steps")
+    def numbered_steps(self, obj: Sample) -> str:
+        # format_html_join escapes model-written text; steps are untrusted.
+        return format_html(
+            '<ol class="stepwise-steps">{}</ol>',
+            format_html_join(
+                "", '<li style="white-space: pre-wrap">{}</li>', ((s,) for s in obj.steps)
+            ),
+        )
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "campaign",
+        "adapter",
+        "status",
+        "trained_on_labels",
+        "trained_on_generation",
+        "created_at",
+    ]
+    list_filter = ["status", "adapter", "campaign"]
+    search_fields = ["name", "path", "base_model"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Generation)
+class GenerationAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "status",
+        "score_source",
+        "checkpoint",
+        "progress_display",
+        "created_at",
+    ]
+    list_filter = ["campaign", "status"]
+    list_select_related = ["campaign", "checkpoint"]
+    readonly_fields = [
+        "params",
+        "progress_display",
+        "progress_done",
+        "progress_total",
+        "error",
+        "created_at",
+        "updated_at",
+        "opened_at",
+        "completed_at",
+    ]
+
+    @admin.display(description="Scoring progress")
+    def progress_display(self, obj: Generation) -> str:
+        if not obj.progress_total:
+            return "—"
+        return format_html(
+            '<progress max="{}" value="{}"></progress> {} / {} samples ({}%)',
+            obj.progress_total,
+            obj.progress_done,
+            obj.progress_done,
+            obj.progress_total,
+            round(100 * obj.progress),
+        )
+
+
+@admin.register(Selection)
+class SelectionAdmin(admin.ModelAdmin):
+    list_display = ["generation", "rank", "sample", "score", "is_wrong"]
+    list_filter = ["generation__campaign", "is_wrong"]
+    raw_id_fields = ["sample"]
+    list_select_related = ["generation__campaign", "sample"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "generation", "sample", "labeler", "kind", "state", "lease_expires_at"]
+    list_filter = ["state", "kind", "generation__campaign"]
+    search_fields = ["labeler__username", "sample__external_id"]
+    raw_id_fields = ["sample", "labeler"]
+    list_select_related = ["generation__campaign", "sample", "labeler"]
+
+
+class StepRatingInline(admin.TabularInline):
+    model = StepRating
+    extra = 0
+
+
+@admin.register(Label)
+class LabelAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "sample",
+        "labeler",
+        "generation",
+        "finish_reason",
+        "total_time_ms",
+        "is_quality_control",
+        "is_initial_screening",
+    ]
+    list_filter = ["finish_reason", "is_quality_control", "is_initial_screening", "generation"]
+    search_fields = ["labeler__username", "labeler_uuid", "sample__external_id"]
+    raw_id_fields = ["assignment", "sample", "labeler"]
+    list_select_related = ["sample", "labeler"]
+    inlines = [StepRatingInline]
+
+
+@admin.register(GoldStandard)
+class GoldStandardAdmin(admin.ModelAdmin):
+    list_display = ["sample", "purpose", "finish_reason", "created_at"]
+    list_filter = ["purpose"]
+    raw_id_fields = ["sample"]
+
+
+import annotate.admin_quality  # noqa: E402, F401

@@ -1,0 +1,366 @@
+"""Opening a generation: the selection pool from the database, `selector.selection.select`
+over it, and the Generation, Selection and Assignment rows it leads to.
+
+`preview_selection` is the dry run; `open_generation` writes, in one transaction holding the
+campaign row lock, so two concurrent calls never pick the same samples. Workers call
+`open_generation(campaign, scores=checkpoint.pk)` after scoring with a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import (
+    Assignment,
+    Campaign,
+    Checkpoint,
+    Generation,
+    Problem,
+    Sample,
+    Score,
+    Selection,
+)
+
+#: Rows fetched per round trip when loading a pool (server-side cursor on PostgreSQL).
+POOL_CHUNK = 50_000
+
+ScoreSourceArg = str | int | Checkpoint
+
+
+class SelectionError(ValueError):
+    """The request cannot be served: unknown score source, no active checkpoint, bad params."""
+
+
+@dataclass
+class Pool:
+    """One row per eligible sample, as numpy arrays (import order = sample id)."""
+
+    sample: np.ndarray  # int64 sample ids, ascending
+    problem: np.ndarray  # int64 problem ids
+    score: np.ndarray  # float64
+    wrong: np.ndarray  # bool
+    fingerprint: np.ndarray  # S16 digests
+    excluded_problems: np.ndarray  # int64, problems of samples selected before
+    excluded_fingerprints: np.ndarray  # S16, their digests
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+
+@dataclass
+class Preview:
+    """A selection not yet written: picks in selection order and the parameters used."""
+
+    params: dict[str, Any]
+    score_source: str
+    checkpoint: Checkpoint | None
+    sample: np.ndarray
+    problem: np.ndarray
+    score: np.ndarray
+    wrong: np.ndarray
+    pool_size: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+    def as_json(self) -> dict[str, Any]:
+        """`{"selected": [{"sample", "problem" (unique_id), "score", "wrong"}, ...]}`."""
+        ids = {int(p) for p in self.problem}
+        names = dict(Problem.objects.filter(pk__in=ids).values_list("pk", "unique_id"))
+        return {
+            "selected": [
+                {
+                    "sample": int(s),
+                    "problem": names[int(p)],
+                    "score": float(sc),
+                    "wrong": bool(w),
+                }
+                for s, p, sc, w in zip(
+                    self.sample, self.problem, self.score, self.wrong, strict=True
+                )
+            ]
+        }
+
+
+def resolve_scores(campaign: Campaign, scores: ScoreSourceArg) -> Checkpoint | None:
+    """None for imported verifier scores, else the checkpoint whose Score rows to use."""
+    if isinstance(scores, Checkpoint):
+        return scores
+    if scores == "imported":
+        return None
+    if scores == "active":
+        if campaign.active_checkpoint_id is None:
+            raise SelectionError(f"campaign {campaign.slug} has no active checkpoint")
+        return Checkpoint.objects.get(pk=campaign.active_checkpoint_id)
+    try:
+        pk = int(scores)
+    except (TypeError, ValueError):
+        raise SelectionError(
+            f"scores must be 'imported', 'active' or a checkpoint id, not {scores!r}"
+        ) from None
+    checkpoint = Checkpoint.objects.filter(pk=pk).first()
+    if checkpoint is None:
+        raise SelectionError(f"no checkpoint with id {pk}")
+    if checkpoint.campaign_id not in (None, campaign.pk):
+        raise SelectionError(f"checkpoint {pk} belongs to another campaign")
+    return checkpoint
+
+
+def _digests(hexes: list[str]) -> np.ndarray:
+    from selector.selection import FINGERPRINT_DTYPE
+
+    if not hexes:
+        return np.zeros(0, dtype=FINGERPRINT_DTYPE)
+    return np.frombuffer(bytes.fromhex("".join(hexes)), dtype=FINGERPRINT_DTYPE).copy()
+
+
+def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
+    """The campaign's train-split samples with an answer and a score, not selected before.
+
+    A lean values_list over a server-side cursor, converted chunk by chunk into numpy arrays:
+    no model instances, so 10⁶+ samples load in seconds.
+    """
+    if checkpoint is None:
+        qs = (
+            Sample.objects.for_campaign(campaign)
+            .train()
+            .answered()
+            .filter(verifier_score__isnull=False, selection__isnull=True)
+            .order_by("id")
+            .values_list("id", "problem_id", "verifier_score", "is_correct", "steps_hash")
+        )
+    else:
+        qs = (
+            Score.objects.filter(
+                checkpoint=checkpoint,
+                sample__campaign=campaign,
+                sample__problem__split=Problem.Split.TRAIN,
+                sample__answer__isnull=False,
+                sample__selection__isnull=True,
+            )
+            .order_by("sample_id")
+            .values_list(
+                "sample_id",
+                "sample__problem_id",
+                "score",
+                "sample__is_correct",
+                "sample__steps_hash",
+            )
+        )
+    parts: list[tuple[np.ndarray, ...]] = []
+    chunk: list[tuple] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        ids, problems, scores, correct, hashes = zip(*chunk, strict=True)
+        parts.append(
+            (
+                np.fromiter(ids, dtype=np.int64, count=len(ids)),
+                np.fromiter(problems, dtype=np.int64, count=len(ids)),
+                np.fromiter(scores, dtype=np.float64, count=len(ids)),
+                np.fromiter((c is False for c in correct), dtype=np.bool_, count=len(ids)),
+                _digests(list(hashes)),
+            )
+        )
+        chunk.clear()
+
+    for row in qs.iterator(chunk_size=POOL_CHUNK):
+        chunk.append(row)
+        if len(chunk) >= POOL_CHUNK:
+            flush()
+    flush()
+    selected = Sample.objects.for_campaign(campaign).filter(selection__isnull=False)
+    ex = list(selected.values_list("problem_id", "steps_hash"))
+    from selector.selection import FINGERPRINT_DTYPE
+
+    if parts:
+        arrays = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    else:
+        arrays = [
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float64),
+            np.zeros(0, np.bool_),
+            np.zeros(0, FINGERPRINT_DTYPE),
+        ]
+    return Pool(
+        *arrays,
+        excluded_problems=np.array([p for p, _ in ex], dtype=np.int64),
+        excluded_fingerprints=_digests([h for _, h in ex]),
+    )
+
+
+def selection_params(campaign: Campaign, **overrides: Any) -> dict[str, Any]:
+    """The campaign's settings with this generation's overrides (None = keep), validated."""
+    from selector.selection import SelectionParams
+
+    params = campaign.selection_params()
+    for key, value in overrides.items():
+        if key not in params:
+            raise SelectionError(f"unknown selection parameter {key!r}")
+        if value is not None:
+            params[key] = value
+    try:
+        return SelectionParams.from_dict(params).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise SelectionError(str(exc)) from None
+
+
+def preview_selection(
+    campaign: Campaign,
+    *,
+    scores: ScoreSourceArg = "imported",
+    strategy: str | None = None,
+    k: int | None = None,
+    wrong_fraction: float | None = None,
+    max_per_problem: int | None = None,
+) -> Preview:
+    """What `open_generation` would select now, without writing anything."""
+    from selector.selection import select
+
+    params = selection_params(
+        campaign,
+        strategy=strategy,
+        k=k,
+        wrong_fraction=wrong_fraction,
+        max_per_problem=max_per_problem,
+    )
+    checkpoint = resolve_scores(campaign, scores)
+    pool = load_pool(campaign, checkpoint)
+    picked = select(
+        pool.problem,
+        pool.sample,
+        pool.score,
+        pool.wrong,
+        pool.fingerprint,
+        excluded_problems=pool.excluded_problems,
+        excluded_fingerprints=pool.excluded_fingerprints,
+        **params,
+    )
+    return Preview(
+        params=params,
+        score_source=(
+            Generation.ScoreSource.IMPORTED
+            if checkpoint is None
+            else Generation.ScoreSource.CHECKPOINT
+        ),
+        checkpoint=checkpoint,
+        sample=pool.sample[picked],
+        problem=pool.problem[picked],
+        score=pool.score[picked],
+        wrong=pool.wrong[picked],
+        pool_size=len(pool),
+    )
+
+
+@transaction.atomic
+def open_generation(
+    campaign: Campaign,
+    *,
+    scores: ScoreSourceArg = "imported",
+    strategy: str | None = None,
+    k: int | None = None,
+    wrong_fraction: float | None = None,
+    max_per_problem: int | None = None,
+    allow_empty: bool = False,
+    generation: Generation | None = None,
+) -> tuple[Generation, Preview]:
+    """Select and open the campaign's next generation: Generation (status open, frozen
+    params), its Selection rows (rank from 0 in selection order) and `overlap` unclaimed
+    regular Assignment slots per selected sample, all in one transaction.
+
+    The campaign row is locked first (SELECT … FOR UPDATE), so a concurrent call waits and
+    then sees this one's selections. Raises SelectionError when nothing is selectable, unless
+    `allow_empty`.
+
+    `generation`: an existing row of this campaign in status `selecting` (the scoring
+    pipeline's) is filled and opened instead of creating a new one; its frozen params are the
+    base the keyword overrides apply to. Raises SelectionError when it is no longer selecting.
+    """
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if generation is not None:
+        generation = Generation.objects.select_for_update().get(pk=generation.pk)
+        if generation.campaign_id != locked.pk:
+            raise SelectionError(f"generation {generation.pk} belongs to another campaign")
+        if generation.status != Generation.Status.SELECTING:
+            raise SelectionError(
+                f"generation {generation.number} is {generation.status}, not selecting"
+            )
+        # In memory only (never saved): selection_params() then starts from the frozen params.
+        for key, value in generation.params.items():
+            setattr(locked, key, value)
+    preview = preview_selection(
+        locked,
+        scores=scores,
+        strategy=strategy,
+        k=k,
+        wrong_fraction=wrong_fraction,
+        max_per_problem=max_per_problem,
+    )
+    if len(preview) == 0 and not allow_empty:
+        raise SelectionError(f"nothing to select in campaign {locked.slug}")
+    now = timezone.now()
+    if generation is None:
+        generation = Generation.objects.create(
+            campaign=locked,
+            number=locked.next_generation_number(),
+            checkpoint=preview.checkpoint,
+            score_source=preview.score_source,
+            params=preview.params,
+            status=Generation.Status.OPEN,
+            opened_at=now,
+        )
+    else:
+        generation.checkpoint = preview.checkpoint
+        generation.score_source = preview.score_source
+        generation.params = preview.params
+        generation.status = Generation.Status.OPEN
+        generation.opened_at = now
+        generation.error = ""
+        generation.save(
+            update_fields=[
+                "checkpoint",
+                "score_source",
+                "params",
+                "status",
+                "opened_at",
+                "error",
+                "updated_at",
+            ]
+        )
+    Selection.objects.bulk_create(
+        [
+            Selection(
+                generation=generation,
+                sample_id=int(s),
+                rank=rank,
+                score=float(sc),
+                is_wrong=bool(w),
+            )
+            for rank, (s, sc, w) in enumerate(
+                zip(preview.sample, preview.score, preview.wrong, strict=True)
+            )
+        ],
+        batch_size=2000,
+    )
+    Assignment.objects.bulk_create(
+        [
+            Assignment(
+                generation=generation,
+                sample_id=int(s),
+                kind=Assignment.Kind.REGULAR,
+                state=Assignment.State.OPEN,
+            )
+            for s in preview.sample
+            for _ in range(locked.overlap)
+        ],
+        batch_size=2000,
+    )
+    return generation, preview

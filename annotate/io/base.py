@@ -1,0 +1,290 @@
+"""Shared machinery for streaming JSONL imports: typed failures, summaries, line parsing,
+batched inserts (COPY on PostgreSQL) and a bounded grading memo."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db import connection
+
+#: Lines validated, graded and written together; memory is bounded by one batch.
+DEFAULT_BATCH_SIZE = 5000
+
+ProgressCallback = Callable[[int], None]
+
+
+class ImportFailed(Exception):
+    """A line of an import could not be accepted; the whole import is rolled back."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+#: The brief's other spelling; both names refer to one class.
+ImportError_ = ImportFailed
+
+
+@dataclass
+class ImportSummary:
+    """What an import wrote: counts per kind of row, lines read, wall time."""
+
+    kind: str
+    lines: int = 0
+    created: dict[str, int] = field(default_factory=dict)
+    details: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "lines": self.lines,
+            "created": dict(self.created),
+            "details": dict(self.details),
+            "seconds": round(self.seconds, 3),
+            "lines_per_second": round(self.rate, 1),
+        }
+
+    def __str__(self) -> str:
+        made = ", ".join(f"{n} {what}" for what, n in self.created.items())
+        extra = ", ".join(f"{n} {what}" for what, n in self.details.items())
+        text = f"Imported {made or 'nothing'} from {self.lines} lines"
+        if extra:
+            text += f" ({extra})"
+        return f"{text} in {self.seconds:.2f} s ({self.rate:,.0f} lines/s)."
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def iter_json_lines(stream: IO[str] | Iterable[str]) -> Iterator[tuple[int, dict, str]]:
+    """(line number, parsed object, raw line without its newline) for every non-blank line."""
+    loads = json.loads
+    for number, raw in enumerate(stream, 1):
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if "\\u0000" in line:
+            # PostgreSQL text and jsonb cannot hold NUL; refuse it here with a line number.
+            raise ImportFailed(number, "NUL character (\\u0000) is not allowed")
+        try:
+            obj = loads(line)
+        except ValueError as exc:
+            raise ImportFailed(number, f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
+        if not isinstance(obj, dict):
+            raise ImportFailed(number, f"expected a JSON object, got {_type_name(obj)}")
+        yield number, obj, line
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- field validation -----------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+_MISSING = object()
+
+
+def require(obj: dict, key: str, kind: str, line: int, where: str = "") -> Any:
+    """obj[key], which must be present and of `kind` (see `check_type`)."""
+    value = obj.get(key, _MISSING)
+    if value is _MISSING:
+        raise ImportFailed(line, f'missing field "{where}{key}"')
+    return check_type(value, kind, line, f"{where}{key}")
+
+
+def optional(obj: dict, key: str, kind: str, line: int, where: str = "") -> Any:
+    """obj[key] if present and not null (then of `kind`), else None."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return check_type(value, kind, line, f"{where}{key}")
+
+
+def check_type(value: Any, kind: str, line: int, name: str) -> Any:
+    """kind: str | int | number | bool | list | dict | str_list | str_or_int."""
+    ok: bool
+    if kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ImportFailed(line, f'field "{name}" must be a finite number')
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "list":
+        ok = isinstance(value, list)
+    elif kind == "dict":
+        ok = isinstance(value, dict)
+    elif kind == "str_list":
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if not ok:
+            raise ImportFailed(line, f'field "{name}" must be a list of strings')
+    elif kind == "str_or_int":
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+    else:  # pragma: no cover - programming error
+        raise ValueError(kind)
+    if not ok:
+        want = {"str_or_int": "string", "number": "number", "int": "integer"}.get(kind, kind)
+        want = {"str": "string", "bool": "boolean", "list": "array", "dict": "object"}.get(
+            want, want
+        )
+        raise ImportFailed(line, f'field "{name}" must be a {want}, not {_type_name(value)}')
+    return value
+
+
+# --- grading with a bounded memo ------------------------------------------------------------
+
+
+class GradingMemo:
+    """Grades (given, ground truth) pairs in batches, each distinct pair once.
+
+    Pools of ~1000 samples per problem repeat the same few answers, so a memo removes most
+    grading work; it is cleared when it grows past `max_size` to keep memory flat.
+    """
+
+    def __init__(self, processes: int | None = None, max_size: int = 200_000) -> None:
+        self.processes = processes
+        self.max_size = max_size
+        self.memo: dict[tuple[str, str], bool] = {}
+        self.graded = 0
+
+    def grade(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        from selector.grading import grade_many
+
+        memo = self.memo
+        todo = list({pair for pair in pairs if pair not in memo})
+        if todo:
+            if len(memo) + len(todo) > self.max_size:
+                memo.clear()
+            results = grade_many(todo, processes=self.processes)
+            memo.update(zip(todo, results, strict=True))
+            self.graded += len(todo)
+        return [memo[pair] for pair in pairs]
+
+
+# --- writing rows -------------------------------------------------------------------------
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Append rows with PostgreSQL COPY (psycopg 3) inside the current transaction."""
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    count = 0
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+                count += 1
+    return count
+
+
+class BackgroundCopyWriter:
+    """Writes batches with COPY on a helper thread, so PostgreSQL stores batch k while Python
+    parses batch k+1 (the server and the parser then run on two cores at once).
+
+    It drives the same psycopg connection, hence the same transaction, as the caller; the
+    caller must not use the database between `submit` and `wait`. Before each COPY it checks
+    the batch's ids against the table (earlier batches included) and raises ImportFailed for
+    the first clash, so duplicates are named by line without holding every id in memory.
+    """
+
+    def __init__(self, table: str, columns: Sequence[str], key_sql: str, key_params: list) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        connection.ensure_connection()
+        self.raw = connection.connection  # the psycopg Connection inside Django's transaction
+        quote = connection.ops.quote_name
+        self.copy_sql = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        self.key_sql = key_sql
+        self.key_params = key_params
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-writer")
+        self.pending = None
+        self.written = 0
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression'"
+            )
+            row = cursor.fetchone()
+            if row and row[0]:
+                # lz4 compresses the TOASTed steps several times faster than the default pglz.
+                cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
+
+    def _write(self, rows: list[Sequence[Any]], keys: dict[str, int]) -> int:
+        with self.raw.cursor() as cursor:
+            cursor.execute(self.key_sql, [*self.key_params, list(keys)])
+            clash = [keys[row[0]] for row in cursor.fetchall()]
+            if clash:
+                line = min(clash)
+                key = next(k for k, v in keys.items() if v == line)
+                raise ImportFailed(line, f'duplicate id "{key}"')
+            with cursor.copy(self.copy_sql) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+        return len(rows)
+
+    def submit(self, rows: list[Sequence[Any]], keys: dict[str, int]) -> None:
+        """Queue one batch (`keys`: its ids → line numbers); waits for the previous one."""
+        self.wait()
+        self.pending = self.pool.submit(self._write, rows, keys)
+
+    def wait(self) -> int:
+        """Wait for the batch in flight; re-raise its failure. Returns rows written so far."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.written += pending.result()
+        return self.written
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)

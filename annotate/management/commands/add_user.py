@@ -1,0 +1,52 @@
+"""`add_user USERNAME --role labeler|lead --password PW [--campaign SLUG]`.
+
+Creates the account, or updates role and password of an existing one (so it is safe to
+re-run). A lead is staff and superuser, so they can configure campaigns in the admin.
+`--campaign` adds the user to that campaign's labelers.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from annotate.models import Campaign
+
+
+class Command(BaseCommand):
+    help = "Create or update a labeler or lead account."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--role", choices=["labeler", "lead"], required=True)
+        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--campaign", action="append", default=[], help="Campaign slug (repeatable)."
+        )
+
+    @transaction.atomic
+    def handle(self, *args, username: str, role: str, password: str, campaign, **options):
+        if not username.strip():
+            raise CommandError("USERNAME must not be empty.")
+        if not password:
+            raise CommandError("--password must not be empty.")
+        campaigns = []
+        for slug in campaign:
+            try:
+                campaigns.append(Campaign.objects.get(slug=slug))
+            except Campaign.DoesNotExist as error:
+                raise CommandError(f"No campaign with slug {slug!r}.") from error
+        users = get_user_model()
+        user, created = users.objects.get_or_create(username=username)
+        lead = role == "lead"
+        user.is_staff = lead
+        user.is_superuser = lead
+        user.is_active = True
+        user.set_password(password)
+        user.save()
+        for each in campaigns:
+            each.labelers.add(user)
+        where = f" on {', '.join(c.slug for c in campaigns)}" if campaigns else ""
+        verb = "Created" if created else "Updated"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {role} {username}{where}."))

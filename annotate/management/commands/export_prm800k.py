@@ -1,0 +1,39 @@
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+from annotate.io.prm800k import finished_labels, iter_prm800k_lines
+from annotate.management._io import get_campaign, open_output, progress_bar
+
+
+class Command(BaseCommand):
+    help = "Export a campaign's finished labels as PRM800K JSONL (streamed, constant memory)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", required=True, help="campaign slug")
+        parser.add_argument("--generation", type=int, default=None, help="only this generation")
+        parser.add_argument("-o", "--output", default=None, help="output file (default stdout)")
+
+    def handle(self, *args, **opts):
+        campaign = get_campaign(opts["campaign"])
+        to_stdout = opts["output"] in (None, "-")
+        total = finished_labels(campaign, opts["generation"]).count()
+        start = time.perf_counter()
+        count = 0
+        with (
+            open_output(opts["output"], self.stdout._out) as out,
+            progress_bar(total, "records", to_stdout or opts["verbosity"] == 0) as progress,
+        ):
+            for line in iter_prm800k_lines(campaign, generation=opts["generation"]):
+                out.write(line)
+                out.write("\n")
+                count += 1
+                if count % 1000 == 0:
+                    progress(1000)
+            progress(count % 1000)
+        seconds = time.perf_counter() - start
+        rate = count / seconds if seconds else 0.0
+        message = f"Exported {count} PRM800K records in {seconds:.2f} s ({rate:,.0f} records/s)."
+        # The summary goes to stderr when the records go to stdout, so the JSONL stays clean.
+        (sys.stderr if to_stdout else self.stdout).write(message + "\n")

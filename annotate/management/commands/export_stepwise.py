@@ -1,0 +1,31 @@
+import json
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+from annotate.io.stepwise import iter_stepwise_records
+from annotate.management._io import get_campaign, open_output
+
+
+class Command(BaseCommand):
+    help = "Export labels in TRL's stepwise-supervision format: prompt, completions, labels."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", required=True, help="campaign slug")
+        parser.add_argument("--generation", type=int, default=None, help="only this generation")
+        parser.add_argument("-o", "--output", default=None, help="output file (default stdout)")
+
+    def handle(self, *args, **opts):
+        campaign = get_campaign(opts["campaign"])
+        to_stdout = opts["output"] in (None, "-")
+        start = time.perf_counter()
+        count = 0
+        with open_output(opts["output"], self.stdout._out) as out:
+            for record in iter_stepwise_records(campaign, generation=opts["generation"]):
+                out.write(json.dumps(record, ensure_ascii=False))
+                out.write("\n")
+                count += 1
+        seconds = time.perf_counter() - start
+        message = f"Exported {count} stepwise records in {seconds:.2f} s."
+        (sys.stderr if to_stdout else self.stdout).write(message + "\n")

@@ -1,0 +1,62 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.generations import SelectionError, open_generation, preview_selection
+from annotate.management._io import get_campaign
+
+
+class Command(BaseCommand):
+    help = (
+        "Select samples for the campaign's next generation and open it (its selections and "
+        "assignment slots); --dry-run only shows what would be selected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--campaign", required=True, help="campaign slug")
+        parser.add_argument("--strategy", choices=["per_problem", "global"], default=None)
+        parser.add_argument("--k", type=int, default=None)
+        parser.add_argument("--wrong-fraction", type=float, default=None)
+        parser.add_argument("--max-per-problem", type=int, default=None)
+        parser.add_argument(
+            "--scores",
+            default="imported",
+            help="imported (verifier scores), active (active checkpoint) or a checkpoint id",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="write nothing")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args, **opts):
+        campaign = get_campaign(opts["campaign"])
+        overrides = {
+            "strategy": opts["strategy"],
+            "k": opts["k"],
+            "wrong_fraction": opts["wrong_fraction"],
+            "max_per_problem": opts["max_per_problem"],
+        }
+        try:
+            if opts["dry_run"]:
+                preview = preview_selection(campaign, scores=opts["scores"], **overrides)
+                generation = None
+            else:
+                generation, preview = open_generation(campaign, scores=opts["scores"], **overrides)
+        except SelectionError as exc:
+            raise CommandError(str(exc)) from None
+        if opts["json"]:
+            data = preview.as_json()
+            if generation is not None:
+                data["generation"] = generation.number
+            self.stdout.write(json.dumps(data))
+            return
+        wrong = int(preview.wrong.sum())
+        what = "Would select" if generation is None else f"Opened generation {generation.number}:"
+        self.stdout.write(
+            f"{what} {len(preview)} samples ({wrong} wrong, {len(preview) - wrong} filled) "
+            f"from a pool of {preview.pool_size}; params {json.dumps(preview.params)}, "
+            f"scores {opts['scores']}."
+        )
+        if generation is not None:
+            self.stdout.write(
+                f"Created {len(preview) * campaign.overlap} assignment slots "
+                f"(overlap {campaign.overlap})."
+            )

@@ -1,0 +1,24 @@
+"""The annotation domain: campaigns, problems, samples, scores, checkpoints, generations,
+assignments and labels."""
+
+from annotate.models.campaign import Campaign
+from annotate.models.checkpoint import Checkpoint, Score
+from annotate.models.generation import Assignment, Generation, Selection
+from annotate.models.label import GoldStandard, Label, StepRating
+from annotate.models.problem import Problem, Sample
+from annotate.models.quality import ScreeningResult
+
+__all__ = [
+    "Assignment",
+    "Campaign",
+    "Checkpoint",
+    "Generation",
+    "GoldStandard",
+    "Label",
+    "Problem",
+    "Sample",
+    "Score",
+    "ScreeningResult",
+    "Selection",
+    "StepRating",
+]

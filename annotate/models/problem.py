@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Problem(models.Model):
+    """A math problem with its ground truth, as MATH/PRM800K describe it."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        TEST = "test"
+
+    campaign = models.ForeignKey(
+        "annotate.Campaign", on_delete=models.CASCADE, related_name="problems"
+    )
+    unique_id = models.CharField(max_length=255)
+    problem = models.TextField()
+    ground_truth_answer = models.TextField()
+    ground_truth_solution = models.TextField(blank=True)
+    subject = models.CharField(max_length=100, blank=True)
+    level = models.PositiveSmallIntegerField(null=True, blank=True)
+    split = models.CharField(max_length=5, choices=Split, default=Split.TRAIN)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "unique_id"], name="problem_unique_per_campaign"
+            )
+        ]
+        indexes = [
+            # Selection pool: a campaign's problems of one split.
+            models.Index(fields=["campaign", "split"], name="problem_campaign_split"),
+        ]
+
+    def __str__(self) -> str:
+        return self.unique_id
+
+
+class SampleQuerySet(models.QuerySet):
+    def for_campaign(self, campaign) -> SampleQuerySet:
+        return self.filter(campaign=campaign)
+
+    def train(self) -> SampleQuerySet:
+        return self.filter(problem__split=Problem.Split.TRAIN)
+
+    def test(self) -> SampleQuerySet:
+        return self.filter(problem__split=Problem.Split.TEST)
+
+    def answered(self) -> SampleQuerySet:
+        return self.exclude(answer__isnull=True)
+
+
+class Sample(models.Model):
+    """One model-written solution to a problem, split into steps.
+
+    Steps are one JSON array column: a pool is ~10⁷ samples, not 10⁸ step rows. The primary
+    key follows import order, which breaks score ties in selection.
+    """
+
+    campaign = models.ForeignKey(
+        "annotate.Campaign", on_delete=models.CASCADE, related_name="samples"
+    )
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="samples")
+    external_id = models.CharField(max_length=255)
+    steps = models.JSONField()
+    answer = models.TextField(null=True, blank=True)
+    is_correct = models.BooleanField(null=True)
+    generator = models.CharField(max_length=200, blank=True)
+    steps_hash = models.CharField(
+        max_length=32, help_text="Digest of the whitespace-normalized steps, for dedup."
+    )
+    verifier_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SampleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "external_id"], name="sample_unique_external_id"
+            )
+        ]
+        indexes = [
+            # Selection pool scan: a campaign's samples in import order.
+            models.Index(fields=["campaign", "id"], name="sample_campaign_import_order"),
+            # Dedup: samples of one problem with the same normalized steps.
+            models.Index(fields=["problem", "steps_hash"], name="sample_problem_steps_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_wrong(self) -> bool:
+        return self.is_correct is False

@@ -1,0 +1,23 @@
+"""Labeler-facing URLs (home, queue, tasks) and the login/logout pages."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from annotate.views import labeling
+
+urlpatterns = [
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", labeling.home, name="labeler-home"),
+    path("next/", labeling.next_task, name="labeling-next"),
+    path("tasks/<int:assignment_id>/", labeling.task, name="task"),
+    path("tasks/<int:assignment_id>/rate/", labeling.rate, name="task-rate"),
+    path("tasks/<int:assignment_id>/flag/", labeling.flag, name="task-flag"),
+    path("tasks/<int:assignment_id>/undo/", labeling.undo, name="task-undo"),
+    path("tasks/<int:assignment_id>/finish/", labeling.finish, name="task-finish"),
+    path("tasks/<int:assignment_id>/heartbeat/", labeling.heartbeat, name="task-heartbeat"),
+]

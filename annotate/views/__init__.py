@@ -1,0 +1,1 @@
+"""Server-rendered pages: the labeler app (labeling) and the lead dashboard (dashboard)."""

@@ -1,0 +1,292 @@
+"""Export speed and memory: PRM800K records from PostgreSQL, at two sizes.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x \
+       .venv/bin/python benchmarks/bench_export.py [--sizes 20000 100000] [--json OUT]
+
+For each size, a campaign of that many finished labels on samples of ~15 real step texts
+(ProcessBench), loaded with COPY into a throwaway database (`stepwise_bench`, created and
+dropped here), in two flavours: native labels (StepRating rows, rated up to a first error)
+and labels imported from PRM800K (step records kept verbatim). Each export runs in a fresh
+child process writing JSONL to a temporary file: records/s and the child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bench_db as bench
+
+bench.BENCH_DB = "stepwise_bench_export"  # its own database: runs beside bench_import.py
+N_PROBLEMS = 100
+
+
+def copy_objects(model, objects: Iterable) -> int:
+    """COPY unsaved model instances (all concrete fields but the id) in one stream."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"COPY {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    )
+    count = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for obj in objects:
+            row = []
+            for field in fields:
+                value = field.pre_save(obj, add=True)
+                row.append(field.get_db_prep_save(value, connection))
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def ids_of(model, campaign_field: str, campaign) -> list[int]:
+    return list(
+        model.objects.filter(**{campaign_field: campaign})
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def populate(n: int, kind: str, texts: list[str], rng: random.Random) -> str:
+    """A campaign with n finished labels of one kind; returns its slug."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from annotate.models import (
+        Assignment,
+        Campaign,
+        Generation,
+        Label,
+        Problem,
+        Sample,
+        StepRating,
+    )
+    from selector.selection import steps_fingerprint
+
+    slug = f"export-{kind}-{n}"
+    with transaction.atomic():
+        campaign = Campaign.objects.create(slug=slug)
+        problems = Problem.objects.bulk_create(
+            Problem(
+                campaign=campaign,
+                unique_id=f"{slug}/{p}",
+                problem=f"Problem {p}: " + rng.choice(texts),
+                ground_truth_answer=str(p),
+                ground_truth_solution=rng.choice(texts),
+            )
+            for p in range(N_PROBLEMS)
+        )
+        users = get_user_model().objects.bulk_create(
+            get_user_model()(username=f"{slug}-labeler-{i}") for i in range(50)
+        )
+        generation = Generation.objects.create(campaign=campaign, number=0, status="open")
+        step_lists = []
+
+        def samples() -> Iterator:
+            for i in range(n):
+                steps = rng.sample(texts, rng.randint(12, 18))
+                steps.append(f"# Answer\n\n{i % 7}")
+                step_lists.append(len(steps))
+                yield Sample(
+                    campaign=campaign,
+                    problem=problems[i % N_PROBLEMS],
+                    external_id=f"s{i}",
+                    steps=steps,
+                    answer=str(i % 7),
+                    is_correct=False,
+                    steps_hash=steps_fingerprint(steps).hex(),
+                    verifier_score=rng.random(),
+                )
+
+        copy_objects(Sample, samples())
+        sample_ids = ids_of(Sample, "campaign", campaign)
+        finished = datetime(2024, 1, 1, tzinfo=UTC)
+        first_error = [rng.randint(1, length) for length in step_lists]  # rated steps
+        if kind == "native":
+            copy_objects(
+                Assignment,
+                (
+                    Assignment(
+                        generation=generation,
+                        sample_id=sid,
+                        labeler=users[i % len(users)],
+                        state="submitted",
+                    )
+                    for i, sid in enumerate(sample_ids)
+                ),
+            )
+            assignment_ids = ids_of(Assignment, "generation__campaign", campaign)
+            copy_objects(
+                Label,
+                (
+                    Label(
+                        assignment_id=aid,
+                        sample_id=sid,
+                        labeler=users[i % len(users)],
+                        generation=0,
+                        finish_reason="found_error",
+                        total_time_ms=60_000 + i,
+                        finished_at=finished,
+                    )
+                    for i, (aid, sid) in enumerate(zip(assignment_ids, sample_ids, strict=True))
+                ),
+            )
+            label_ids = ids_of(Label, "sample__campaign", campaign)
+            copy_objects(
+                StepRating,
+                (
+                    StepRating(
+                        label_id=lid,
+                        step=s,
+                        rating=-1 if s == first_error[i] - 1 else rng.choice((0, 1, 1)),
+                        flagged=False,
+                    )
+                    for i, lid in enumerate(label_ids)
+                    for s in range(first_error[i])
+                ),
+            )
+        else:
+            steps_of = dict(Sample.objects.filter(campaign=campaign).values_list("id", "steps"))
+
+            def imported() -> Iterator:
+                for i, sid in enumerate(sample_ids):
+                    rated = steps_of[sid][: first_error[i]]
+                    records = [
+                        {
+                            "completions": [
+                                {
+                                    "text": text,
+                                    "rating": -1 if s == len(rated) - 1 else 1,
+                                    "flagged": None,
+                                }
+                            ],
+                            "human_completion": None,
+                            "chosen_completion": None if s == len(rated) - 1 else 0,
+                        }
+                        for s, text in enumerate(rated)
+                    ]
+                    yield Label(
+                        sample_id=sid,
+                        labeler_uuid="e90a38f3-3135-4465-87af-3e6322e3d772",
+                        timestamp="2022-07-30T23:23:32.118856",
+                        generation=6,
+                        finish_reason="found_error",
+                        total_time_ms=60_000 + i,
+                        finished_at=finished,
+                        prm800k_steps=records,
+                        question_extra={"phase": 2},
+                    )
+
+            copy_objects(Label, imported())
+    return slug
+
+
+def child(args: argparse.Namespace) -> None:
+    bench.setup_django()
+    from annotate.io.prm800k import iter_prm800k_lines
+    from annotate.models import Campaign
+
+    campaign = Campaign.objects.get(slug=args.campaign)
+    backend = bench.backend_pid()
+    pg_cpu = bench.process_cpu_seconds(backend)
+    start = time.perf_counter()
+    cpu = time.process_time()
+    count = 0
+    size = 0
+    with open(args.out, "w", encoding="utf-8") as out:
+        for line in iter_prm800k_lines(campaign):
+            out.write(line)
+            out.write("\n")
+            count += 1
+            size += len(line) + 1
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    pg_cpu = bench.process_cpu_seconds(backend) - pg_cpu
+    print(
+        json.dumps(
+            {
+                "records": count,
+                "output_mb": round(size / 2**20, 1),
+                "seconds": round(seconds, 3),
+                "records_per_second": round(count / seconds, 1),
+                "python_cpu_seconds": round(cpu, 3),
+                "postgres_cpu_seconds": round(pg_cpu, 3),
+                "cpu_bound_records_per_second": round(count / max(cpu, pg_cpu, 1e-9), 1),
+                "peak_rss_mb": round(bench.peak_rss_mb(), 1),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--kinds", nargs="+", default=["native", "imported"])
+    parser.add_argument("--json", dest="json_out", default=None, help="write results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--campaign", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    original = os.environ.get("DATABASE_URL", "")
+    bench.bench_url()  # fail early without PostgreSQL
+    results = []
+    bench.create_database()
+    try:
+        bench.setup_django()
+        bench.create_tables()
+        os.environ["DATABASE_URL"] = original
+        texts = bench.load_step_texts()
+        rng = random.Random(0)
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in args.sizes:
+                for kind in args.kinds:
+                    start = time.perf_counter()
+                    slug = populate(n, kind, texts, rng)
+                    setup = time.perf_counter() - start
+                    from django.db import connection
+
+                    with connection.cursor() as cursor:
+                        cursor.execute("ANALYZE")  # planner statistics, as autovacuum would
+                    out = Path(tmp) / f"{slug}.jsonl"
+                    result = bench.run_child(Path(__file__), "--campaign", slug, "--out", str(out))
+                    out.unlink()
+                    result.update(size=n, kind=kind, setup_seconds=round(setup, 1))
+                    results.append(result)
+                    print(
+                        f"{n:>8} {kind:8} labels {result['records_per_second']:>9,.0f} records/s"
+                        f" (CPU-bound {result['cpu_bound_records_per_second']:,.0f}/s:"
+                        f" python {result['python_cpu_seconds']:.1f} s,"
+                        f" postgres {result['postgres_cpu_seconds']:.1f} s)"
+                        f"  {result['seconds']:6.2f} s  {result['output_mb']:.0f} MiB"
+                        f"  peak RSS {result['peak_rss_mb']:.0f} MiB",
+                        flush=True,
+                    )
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        bench.drop_database()
+    report = {"benchmark": "export_prm800k", "target_records_per_second": 20_000, "runs": results}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from config.health import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("annotate.api.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("dashboard/", include("annotate.urls_dashboard")),
+    path("", include("annotate.urls")),
+]

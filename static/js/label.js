@@ -1,0 +1,280 @@
+/* Stepwise labeling page: math rendering, keyboard shortcuts, active-time clock.
+ *
+ * The server is the source of truth: a shortcut only clicks the real button, htmx POSTs it,
+ * and the page shows a rating as chosen (aria-pressed) only once the server's response says
+ * so. Shortcuts pressed while a save is in flight are queued and replayed in order, so
+ * typing "3 3 1" rates three consecutive steps.
+ */
+(function () {
+  "use strict";
+
+  var IDLE_MS = 60 * 1000; // no input for this long pauses the clock
+  var TICK_MS = 1000;
+  var HEARTBEAT_MS = 60 * 1000;
+  var KEYS = {
+    "1": ["rate", "-1"], "-": ["rate", "-1"], "\u2212": ["rate", "-1"],
+    "2": ["rate", "0"], "0": ["rate", "0"],
+    "3": ["rate", "1"], "+": ["rate", "1"], "=": ["rate", "1"],
+    "f": ["flag"], "u": ["undo"], "n": ["next"]
+  };
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function task() { return document.getElementById("task"); }
+  function editable() { var t = task(); return !!t && t.dataset.editable === "true"; }
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; }
+    catch (e) { return ""; }
+  }
+
+  /* --- math ------------------------------------------------------------------------- */
+  var KATEX_OPTIONS = {
+    delimiters: [
+      { left: "$$", right: "$$", display: true },
+      { left: "\\[", right: "\\]", display: true },
+      { left: "\\(", right: "\\)", display: false },
+      { left: "$", right: "$", display: false }
+    ],
+    throwOnError: false,
+    trust: false,
+    strict: "ignore"
+  };
+
+  function renderMath(root) {
+    if (!root || !root.querySelectorAll) return;
+    if (window.renderMathInElement) {
+      var blocks = root.matches && root.matches(".math") ? [root] : root.querySelectorAll(".math");
+      Array.prototype.forEach.call(blocks, function (el) { window.renderMathInElement(el, KATEX_OPTIONS); });
+    }
+    if (window.katex) {
+      Array.prototype.forEach.call(root.querySelectorAll("[data-tex]"), function (el) {
+        window.katex.render(el.getAttribute("data-tex"), el, { throwOnError: false, trust: false, displayMode: false });
+      });
+    }
+  }
+
+  /* --- active-time clock -------------------------------------------------------------- */
+  var clock = {
+    pending: 0, // measured, not yet sent
+    total: 0, // measured since the page loaded (for the page's own checks and tests)
+    lastInput: Date.now(),
+    lastTick: Date.now(),
+    tick: function () {
+      var now = Date.now();
+      // A long gap between ticks means the machine slept: count at most two ticks of it.
+      var dt = Math.min(now - this.lastTick, 2 * TICK_MS);
+      this.lastTick = now;
+      if (!document.hidden && now - this.lastInput < IDLE_MS && editable()) {
+        this.pending += dt;
+        this.total += dt;
+      }
+    },
+    take: function () { this.tick(); var ms = Math.round(this.pending); this.pending = 0; return ms; },
+    giveBack: function (ms) { this.pending += ms || 0; }
+  };
+  ["keydown", "mousedown", "mousemove", "wheel", "touchstart", "scroll"].forEach(function (name) {
+    window.addEventListener(name, function () { clock.lastInput = Date.now(); }, { passive: true, capture: true });
+  });
+  setInterval(function () { clock.tick(); }, TICK_MS);
+  window.StepwiseLabel = { activeMs: function () { clock.tick(); return clock.total; } };
+
+  function heartbeat() {
+    var t = task();
+    if (!t || !editable() || busy || clock.pending < 1000) return;
+    var ms = clock.take();
+    fetch(t.dataset.heartbeatUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+      body: "elapsed_ms=" + ms
+    }).then(function (r) { if (r.status >= 500) clock.giveBack(ms); })
+      .catch(function () { clock.giveBack(ms); });
+  }
+  setInterval(heartbeat, HEARTBEAT_MS);
+
+  function beacon() {
+    var t = task();
+    if (!t || !navigator.sendBeacon) return;
+    var ms = clock.take();
+    if (ms < 1) return;
+    var data = new FormData();
+    data.append("csrfmiddlewaretoken", csrfToken());
+    data.append("elapsed_ms", String(ms));
+    navigator.sendBeacon(t.dataset.heartbeatUrl, data);
+  }
+  document.addEventListener("visibilitychange", function () {
+    clock.lastTick = Date.now();
+    if (document.hidden) beacon();
+  });
+  window.addEventListener("pagehide", beacon);
+
+  /* --- htmx: time with every save, one save at a time --------------------------------- */
+  var busy = false;
+  var inflightMs = 0;
+  var pending = [];
+  var busyTimer = null;
+  var lastWasShortcut = false;
+  var focusBefore = null;
+
+  function setBusy(value) {
+    busy = value;
+    clearTimeout(busyTimer);
+    // Never let a lost event block the keyboard for good.
+    if (value) busyTimer = setTimeout(function () { busy = false; drain(); }, 15000);
+  }
+
+  function drain() {
+    while (!busy && pending.length) perform(pending.shift());
+  }
+
+  document.addEventListener("htmx:configRequest", function (evt) {
+    inflightMs = clock.take();
+    evt.detail.parameters["elapsed_ms"] = String(inflightMs);
+  });
+  document.addEventListener("htmx:beforeRequest", function () { setBusy(true); });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!evt.detail.successful) clock.giveBack(inflightMs);
+    inflightMs = 0;
+    setTimeout(function () { setBusy(false); drain(); }, 0);
+  });
+  document.addEventListener("htmx:beforeSwap", function () {
+    var el = document.activeElement;
+    var t = task();
+    focusBefore = null;
+    if (el && t && t.contains(el)) {
+      var row = el.closest("[data-step]");
+      focusBefore = {
+        step: row ? row.dataset.step : null,
+        rating: el.dataset ? el.dataset.rating : null,
+        action: el.dataset ? el.dataset.action : null
+      };
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function () { restoreFocus(); });
+
+  function restoreFocus() {
+    var t = task();
+    if (!t) return;
+    var next = $("[data-action='next']", t);
+    if (next) { next.focus(); next.scrollIntoView({ block: "nearest" }); return; }
+    var current = $("[data-current]", t);
+    if (focusBefore && !lastWasShortcut) {
+      var sel = "";
+      if (focusBefore.step !== null) sel += "[data-step='" + focusBefore.step + "'] ";
+      if (focusBefore.rating) sel += "[data-rating='" + focusBefore.rating + "']";
+      else if (focusBefore.action) sel += "[data-action='" + focusBefore.action + "']";
+      var same = sel.trim() ? $(sel, t) : null;
+      if (same && !same.disabled) { same.focus(); return; }
+    }
+    if (current) {
+      current.focus({ preventScroll: true });
+      current.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  /* --- keyboard ------------------------------------------------------------------------ */
+  function hint(text) {
+    var box = document.getElementById("hint");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "hint";
+      box.className = "hint";
+      box.setAttribute("role", "status");
+      box.setAttribute("aria-live", "polite");
+      document.body.appendChild(box);
+    }
+    box.textContent = text;
+    box.classList.add("hint--shown");
+    clearTimeout(box._timer);
+    box._timer = setTimeout(function () { box.classList.remove("hint--shown"); }, 2500);
+  }
+
+  function clickIfEnabled(button, otherwise) {
+    if (button && !button.disabled) { lastWasShortcut = true; button.click(); return; }
+    if (otherwise) hint(otherwise);
+  }
+
+  function perform(action) {
+    var t = task();
+    var kind = action[0];
+    if (kind === "next") {
+      var link = $("[data-action='next']");
+      if (link) { window.location.assign(link.href); }
+      else if (t) { hint("Finish this task first, or give up on it."); }
+      return;
+    }
+    if (!t) return;
+    var current = $("[data-current]", t);
+    var closed = "This task is finished: press n for the next one.";
+    if (kind === "rate") {
+      clickIfEnabled(current && $("[data-rating='" + action[1] + "']", current), editable() ? "No step to rate." : closed);
+    } else if (kind === "flag") {
+      clickIfEnabled(current && $("[data-action='flag']", current), editable() ? "No step to flag." : closed);
+    } else if (kind === "undo") {
+      clickIfEnabled($("[data-action='undo']", t), editable() ? "Nothing to undo." : closed);
+    }
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    var target = e.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (e.key === "?") { e.preventDefault(); toggleShortcuts(); return; }
+    if (e.key === "Escape" && shortcutsOpen()) { e.preventDefault(); toggleShortcuts(false); return; }
+    if (shortcutsOpen()) return;
+    var action = KEYS[e.key];
+    if (!action) return;
+    e.preventDefault();
+    if (busy) { if (pending.length < 50) pending.push(action); return; }
+    perform(action);
+  });
+  document.addEventListener("mousedown", function () { lastWasShortcut = false; }, true);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" || e.key === " " || e.key === "Tab") lastWasShortcut = false;
+  }, true);
+
+  /* --- shortcuts overlay --------------------------------------------------------------- */
+  var returnFocus = null;
+  function shortcutsOpen() { var o = document.getElementById("shortcuts"); return !!o && !o.hidden; }
+  function toggleShortcuts(show) {
+    var overlay = document.getElementById("shortcuts");
+    if (!overlay) return;
+    var open = typeof show === "boolean" ? show : overlay.hidden;
+    if (open) {
+      returnFocus = document.activeElement;
+      overlay.hidden = false;
+      var close = $("[data-action='close-shortcuts']", overlay);
+      if (close) close.focus();
+    } else {
+      overlay.hidden = true;
+      if (returnFocus && returnFocus.focus) returnFocus.focus();
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var el = e.target.closest ? e.target.closest("[data-action='shortcuts'], [data-action='close-shortcuts']") : null;
+    if (el) { toggleShortcuts(el.dataset.action === "shortcuts"); return; }
+    if (e.target.id === "shortcuts") toggleShortcuts(false);
+  });
+
+  /* --- start-up ------------------------------------------------------------------------ */
+  // Scripts are deferred in order, so htmx is here already; register before it fires htmx:load.
+  if (window.htmx) {
+    // 409 = the rules refused the action: still show the re-rendered task and its message.
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "409", swap: true, error: false },
+      { code: "[45]..", swap: false, error: true }
+    ];
+    // Settle at once: new buttons get their htmx handlers before the next queued key runs
+    // (with the default 20 ms delay a fast key would hit an unprocessed form).
+    window.htmx.config.defaultSettleDelay = 0;
+    window.htmx.onLoad(renderMath);
+  }
+  function start() {
+    if (!window.htmx) renderMath(document.body);
+    var current = $("#task [data-current]");
+    if (current) current.scrollIntoView({ block: "nearest" });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

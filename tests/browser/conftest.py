@@ -1,0 +1,60 @@
+"""Browser tests: Playwright (sync API) driving Debian's chromium against `live_server`.
+
+Playwright's sync API runs an event loop in the test thread, which makes Django refuse ORM
+calls there unless DJANGO_ALLOW_ASYNC_UNSAFE is set; the tests only use the ORM between
+browser steps, never concurrently with it.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.labeling_support import fast_password_hashing  # noqa: F401 (autouse fixture)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+# Module scope: one chromium per test module, closed before the next module starts, so modules
+# that run their own `sync_playwright()` never meet a second live Playwright in this thread.
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.dialogs = []  # every alert/confirm the page opens, dismissed and recorded
+
+    def on_dialog(dialog):
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    yield page
+    # Leaving the page sends a last active-time beacon; keep it off the server, whose database
+    # is about to be flushed.
+    context.route("**/heartbeat/", lambda route: route.abort())
+    page.goto("about:blank")
+    context.close()
+
+
+def login(page, username: str, password: str) -> None:
+    """Log in through Django's login form, by keyboard (the username field has autofocus)."""
+    page.goto("/accounts/login/")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.locator("[data-stat='done']").wait_for()  # the labeler home

@@ -1,0 +1,28 @@
+"""Fixtures of the scoring-pipeline tests: tiny models, eager Celery."""
+
+import pytest
+
+from tests.integration.pipeline.support import TINY_BOOTSTRAP
+
+
+@pytest.fixture
+def tiny_models(settings, tmp_path):
+    """Tiny bootstrap models under a temporary model dir; chunks of ~7 samples, sub-batches
+    of 3, so a small pool still takes several chunks and sub-batches."""
+    settings.STEPWISE_MODEL_DIR = tmp_path / "models"
+    settings.STEPWISE_BOOTSTRAP = dict(TINY_BOOTSTRAP)
+    settings.STEPWISE_SCORING_CHUNK = 7
+    settings.STEPWISE_SCORING_SUB_BATCH = 3
+    return settings
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in-process (what the embedded demo does), whatever the broker setting."""
+    from config.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
