@@ -44,8 +44,10 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks need PostgreSQL; each makes and drops its own throwaway database there.
 bench: install
-	$(PY) benchmarks/run_all.py
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/stepwise} \
+		$(PY) benchmarks/run_all.py $(BENCH)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -Q default,gpu --loglevel=INFO

@@ -69,9 +69,53 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            "Retraining",
+            {
+                "fields": [
+                    "auto_retrain",
+                    "retrain_label_target",
+                    "retrain_schedule",
+                    "retrain_epochs",
+                    "promotion_metric",
+                    "promotion_min_delta",
+                ],
+                "description": "Train → evaluate → promote only if better than the active "
+                "checkpoint → rescore → next generation. The label-target check runs on the "
+                "“stepwise: check retraining” periodic task.",
+            },
+        ),
     ]
 
-    actions = ["start_next_generation"]
+    actions = ["start_next_generation", "retrain_now", "add_retraining_schedule"]
+
+    @admin.action(
+        description="Retrain now (train, evaluate, promote if better, next generation)",
+        permissions=["change"],
+    )
+    def retrain_now(self, request, queryset) -> None:
+        from workers.loop import start_retraining
+
+        for campaign in queryset:
+            checkpoint = start_retraining(campaign, reason="manual")
+            if checkpoint is None:
+                message = f"{campaign.slug}: a training or a generation is running."
+                self.message_user(request, message, messages.WARNING)
+            else:
+                message = f"{campaign.slug}: training checkpoint {checkpoint.pk} queued."
+                self.message_user(request, message, messages.SUCCESS)
+
+    @admin.action(
+        description="Add a nightly retraining schedule (edit it under Periodic tasks)",
+        permissions=["change"],
+    )
+    def add_retraining_schedule(self, request, queryset) -> None:
+        from workers.schedules import ensure_campaign_schedule
+
+        for campaign in queryset:
+            task = ensure_campaign_schedule(campaign)
+            message = f"{campaign.slug}: retraining schedule “{task.name}”."
+            self.message_user(request, message, messages.SUCCESS)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_problems=Count("problems"))
@@ -82,13 +126,14 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     def start_next_generation(self, request, queryset) -> None:
         # Imported lazily: the workers app queues Celery tasks, the admin only asks for them.
+        from annotate.generations import SelectionError
         from workers.pipeline import PipelineError
         from workers.tasks import enqueue_generation
 
         for campaign in queryset:
             try:
                 generation = enqueue_generation(campaign)
-            except PipelineError as exc:
+            except (PipelineError, SelectionError) as exc:
                 self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
             else:
                 self.message_user(
@@ -174,10 +219,20 @@ class CheckpointAdmin(admin.ModelAdmin):
         "trained_on_labels",
         "trained_on_generation",
         "created_at",
+        "dashboard_link",
     ]
     list_filter = ["status", "adapter", "campaign"]
     search_fields = ["name", "path", "base_model"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "dashboard_link"]
+
+    @admin.display(description="Metrics")
+    def dashboard_link(self, obj: Checkpoint) -> str:
+        from django.urls import reverse
+
+        if obj.pk is None:
+            return "—"
+        url = reverse("dashboard-checkpoint", args=[obj.pk])
+        return format_html('<a href="{}">Metrics and best-of-N curve</a>', url)
 
 
 @admin.register(Generation)

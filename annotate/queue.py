@@ -6,7 +6,9 @@
 3. a QC gold item at the campaign's `qc_rate` (`quality.maybe_qc_item`), only while the
    campaign still has regular work for this labeler, so QC hides among real tasks;
 4. the oldest unclaimed open slot of the newest open generation of the campaigns the user
-   labels for, skipping samples this labeler already had in any state.
+   labels for, skipping samples this labeler already had in any state. Gold samples (those
+   with a `GoldStandard`, for QC or screening) are never handed out as regular work, even when
+   a selection put them in a generation: they reach labelers only through the quality hooks.
 
 Expired leases come back without anyone's action. A lease that ran out stays resumable by its
 own labeler until someone else is handed work; the claim then treats it as available: it marks
@@ -20,9 +22,12 @@ sweep (re-opening unclaimed slots). QC and screening slots are per-labeler, so t
 marked expired: the quality hooks serve gold afresh.
 
 Locks: the asking user's row is locked first (one claim at a time per user, so two tabs
-cannot take two tasks), then candidate slots with `SELECT … FOR UPDATE OF assignment SKIP
-LOCKED` on PostgreSQL, so concurrent labelers pass each other instead of queueing on the same
-row. SQLite has no row locks: there the whole claim is one plain transaction.
+cannot take two tasks; the same query lists the user's campaigns, which may be a moment old
+without harm, while everything read after it is current), then candidate slots with
+`SELECT … FOR UPDATE OF assignment SKIP LOCKED` on PostgreSQL, so concurrent labelers pass
+each other instead of queueing on the same row. SQLite has no row locks: there the whole claim
+is one plain transaction. A regular claim costs six queries inside the transaction (lock and
+campaigns, own lease, lapsed leases, queue head, the claim, the label).
 """
 
 from __future__ import annotations
@@ -30,13 +35,12 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotate import quality
-from annotate.models import Assignment, Campaign, Generation, Label
+from annotate.models import Assignment, Campaign, Generation, GoldStandard, Label
 
 # Expired leases re-opened per sweep: bounded so one call never holds many locks.
 SWEEP_LIMIT = 500
@@ -53,27 +57,52 @@ def _lock(queryset: QuerySet) -> QuerySet:
     return queryset
 
 
+def _newest_open(campaign_ref: str):
+    return (
+        Generation.objects.filter(campaign=OuterRef(campaign_ref), status=Generation.Status.OPEN)
+        .order_by("-id")
+        .values("id")[:1]
+    )
+
+
 def campaigns_for(user, campaign: Campaign | None = None) -> list[Campaign]:
     """The campaigns whose work `user` may take, newest open generation first."""
     campaigns = Campaign.objects.filter(labelers=user)
     if campaign is not None:
         campaigns = campaigns.filter(pk=campaign.pk)
-    newest = (
-        Generation.objects.filter(campaign=OuterRef("pk"), status=Generation.Status.OPEN)
-        .order_by("-id")
-        .values("id")[:1]
-    )
     return list(
-        campaigns.annotate(newest_open=newest).order_by(
+        campaigns.annotate(newest_open=_newest_open("pk")).order_by(
             F("newest_open").desc(nulls_last=True), "id"
         )
     )
 
 
+def _lock_user_and_list_campaigns(user, campaign: Campaign | None) -> list[Campaign]:
+    """Lock the user's row (one claim at a time per user) and return `campaigns_for(user)`,
+    in one query: the membership rows joined to the user, `FOR UPDATE OF` the user.
+
+    The campaign columns come from the query's snapshot, taken before any wait for the lock:
+    they may miss a change made a moment ago, which orders or configures one claim slightly
+    differently but hands out nothing twice; every query after this one sees current data.
+    A user on no campaign locks nothing and gets no regular work, only their own lease."""
+    membership = Campaign.labelers.through.objects.filter(user=user)
+    if campaign is not None:
+        membership = membership.filter(campaign=campaign)
+    rows = membership.select_related("campaign", "user").annotate(
+        newest_open=_newest_open("campaign")
+    )
+    if _skip_locked():
+        rows = rows.select_for_update(of=("user",))
+    ordered = rows.order_by(F("newest_open").desc(nulls_last=True), "campaign_id")
+    return [row.campaign for row in ordered]
+
+
 def _candidates(user, campaign: Campaign | None) -> QuerySet[Assignment]:
-    """Regular slots of open generations of the user's campaigns, minus samples they had."""
+    """Regular slots of open generations of the user's campaigns, minus samples they had,
+    minus gold samples (served only as QC or screening, never as regular work)."""
     had = Assignment.objects.filter(labeler=user, sample=OuterRef("sample"))
     labeled = Label.objects.filter(labeler=user, sample=OuterRef("sample"))
+    gold = GoldStandard.objects.filter(sample=OuterRef("sample"))
     campaigns = [campaign.pk] if campaign is not None else Campaign.objects.filter(labelers=user)
     return (
         Assignment.objects.filter(
@@ -83,6 +112,7 @@ def _candidates(user, campaign: Campaign | None) -> QuerySet[Assignment]:
         )
         .exclude(Exists(had))
         .exclude(Exists(labeled))
+        .exclude(Exists(gold))
     )
 
 
@@ -110,15 +140,27 @@ def available_count(user, campaign: Campaign | None = None) -> int:
     return available(user, campaign).order_by().values("sample").distinct().count()
 
 
-def lease_until(assignment: Assignment, now: datetime) -> datetime:
-    return now + timedelta(minutes=assignment.sample.campaign.lease_minutes)
+def lease_until(
+    assignment: Assignment, now: datetime, campaign: Campaign | None = None
+) -> datetime:
+    """When a lease taken `now` ends (`campaign`: the assignment's, if already loaded)."""
+    campaign = campaign or assignment.sample.campaign
+    return now + timedelta(minutes=campaign.lease_minutes)
 
 
-def claim(assignment: Assignment, user, now: datetime | None = None) -> Assignment:
+def claim(
+    assignment: Assignment,
+    user,
+    now: datetime | None = None,
+    *,
+    campaign: Campaign | None = None,
+    generation_number: int | None = None,
+) -> Assignment:
     """Give `assignment` to `user` under a fresh lease and open its label.
 
     An unclaimed slot is claimed in place. A slot under a lapsed lease is taken over: the old
     one is marked `expired` (keeping its partial label) and a fresh one is claimed.
+    `campaign` and `generation_number`, when the caller has them, save reading them again.
     """
     now = now or timezone.now()
     if assignment.state == Assignment.State.IN_PROGRESS:
@@ -126,18 +168,18 @@ def claim(assignment: Assignment, user, now: datetime | None = None) -> Assignme
         assignment.save(update_fields=["state"])
         assignment = Assignment(
             generation_id=assignment.generation_id,
-            sample=assignment.sample,
+            sample_id=assignment.sample_id,
             kind=assignment.kind,
         )
     assignment.labeler = user
     assignment.state = Assignment.State.IN_PROGRESS
     assignment.claimed_at = now
-    assignment.lease_expires_at = lease_until(assignment, now)
+    assignment.lease_expires_at = lease_until(assignment, now, campaign)
     if assignment.pk is None:
         assignment.save()
     else:
         assignment.save(update_fields=["labeler", "state", "claimed_at", "lease_expires_at"])
-    Label.for_assignment(assignment)
+    Label.open_for(assignment, generation_number)
     return assignment
 
 
@@ -176,12 +218,20 @@ def _own_lease(user, campaign: Campaign | None, now: datetime) -> Assignment | N
         mine = mine.filter(sample__campaign=campaign)
     if _skip_locked():
         mine = mine.select_for_update(of=("self",))
-    own = mine.select_related("sample__campaign").order_by("claimed_at", "id").first()
+    # Annotations, not select_related: compiling the joined columns costs more than the query.
+    own = (
+        mine.annotate(
+            lease_minutes=F("sample__campaign__lease_minutes"),
+            generation_number=F("generation__number"),
+        )
+        .order_by("claimed_at", "id")
+        .first()
+    )
     if own is None:
         return None
-    own.lease_expires_at = lease_until(own, now)
+    own.lease_expires_at = now + timedelta(minutes=own.lease_minutes)
     own.save(update_fields=["lease_expires_at"])
-    Label.for_assignment(own)
+    Label.open_for(own, own.generation_number)
     return own
 
 
@@ -193,13 +243,15 @@ def _served(item: Assignment | None, user) -> Assignment | None:
         return claim(item, user)
     if item.labeler_id != user.pk or item.state != Assignment.State.IN_PROGRESS:
         return None
-    Label.for_assignment(item)
+    Label.open_for(item)
     return item
 
 
 def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
-    """Locked: the oldest lapsed lease first (work coming back), else the queue's head."""
-    candidates = _candidates(user, campaign).select_related("sample__campaign", "generation")
+    """Locked: the oldest lapsed lease first (work coming back), else the queue's head.
+
+    The slot carries its generation's number (`generation_number`) for its label."""
+    candidates = _candidates(user, campaign).annotate(generation_number=F("generation__number"))
     stale = _lock(candidates.filter(_stale(now)).order_by("lease_expires_at", "id")).first()
     if stale is not None:
         return stale
@@ -209,20 +261,19 @@ def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
 
 def _regular(user, campaign: Campaign, now: datetime, rng) -> Assignment | None:
     """QC at the campaign's rate while regular work remains, else the next regular slot."""
-    for _attempt in range(3):
-        candidate = _next_slot(user, campaign, now)
-        if candidate is None:
-            return None
-        qc = _served(quality.maybe_qc_item(user, campaign, rng), user)
-        if qc is not None:
-            return qc
-        try:
-            with transaction.atomic():
-                return claim(candidate, user, now)
-        except IntegrityError:
-            # Another live slot of this sample reached this user meanwhile: try the next one.
-            continue
-    return None
+    candidate = _next_slot(user, campaign, now)
+    if candidate is None:
+        return None
+    qc = _served(quality.maybe_qc_item(user, campaign, rng), user)
+    if qc is not None:
+        return qc
+    return claim(
+        candidate, user, now, campaign=campaign, generation_number=candidate.generation_number
+    )
+
+
+# Whole claims retried when a unique constraint fires (see `next_assignment`).
+CLAIM_ATTEMPTS = 3
 
 
 def next_assignment(
@@ -239,13 +290,26 @@ def next_assignment(
     skipped.
     """
     now = now or timezone.now()
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            return _next_assignment(user, campaign, now, rng)
+        except IntegrityError:
+            # A live assignment of the same sample reached this user from outside the queue
+            # meanwhile (the user lock keeps the queue itself from doing so): the transaction
+            # is rolled back whole, and the retry's candidate query no longer offers it.
+            if attempt == CLAIM_ATTEMPTS - 1:
+                raise
+    return None
+
+
+def _next_assignment(user, campaign: Campaign | None, now: datetime, rng) -> Assignment | None:
     with transaction.atomic():
         # One claim at a time per user: concurrent tabs get the same task, not two.
-        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+        campaigns = _lock_user_and_list_campaigns(user, campaign)
         own = _own_lease(user, campaign, now)
         if own is not None:
             return own
-        for each in campaigns_for(user, campaign):
+        for each in campaigns:
             try:
                 screening = _served(quality.next_screening_item(user, each), user)
             except quality.ScreeningFailed:

@@ -2,9 +2,11 @@
 
 from django.urls import path
 
-from annotate.views import dashboard
+from annotate.views import dashboard, models_dashboard
 
 urlpatterns = [
     path("", dashboard.index, name="dashboard"),
     path("<slug:slug>/", dashboard.campaign, name="dashboard-campaign"),
+    path("<slug:slug>/models/", models_dashboard.campaign_models, name="dashboard-models"),
+    path("checkpoints/<int:pk>/", models_dashboard.checkpoint_detail, name="dashboard-checkpoint"),
 ]

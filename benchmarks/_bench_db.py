@@ -70,6 +70,14 @@ def create_tables() -> None:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS in MiB: VmHWM, which (unlike ru_maxrss, kept across execve on
+    Linux) does not inherit the parent's peak when the child is started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 

@@ -2,14 +2,22 @@
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
        .venv/bin/python benchmarks/bench_labeling_load.py [--users 50] [--duration 60]
-       [--workers 4] [--think 1.0] [--json OUT] [--keep]
+       [--workers 3] [--threads 4] [--mode production|debug] [--think 1.0] [--json OUT] [--keep]
 
 What it does, all on loopback:
 1. creates a throwaway database `stepwise_load` on the server named by DATABASE_URL, migrates it
    (or, when the migrations lag behind the models, builds the tables from the models and says
    so), and seeds one campaign: real ProcessBench solutions as samples, one open generation
    with an unclaimed slot per sample, a few QC gold samples at a 10% QC rate, and the users;
-2. starts `gunicorn config.wsgi` with --workers sync workers on a free 127.0.0.1 port;
+2. starts `gunicorn config.wsgi` on a free 127.0.0.1 port: --workers processes, each with
+   --threads threads (gthread; 1 thread: sync workers), database connections kept open
+   (DATABASE_CONN_MAX_AGE). In --mode production (the default) the server runs as deployed:
+   DJANGO_DEBUG=false, a generated secret key, ALLOWED_HOSTS=127.0.0.1, static files collected
+   (manifest storage) into a temporary DJANGO_STATIC_ROOT, secure cookies and CSRF origin
+   checks; the clients stand in for browsers behind a TLS-terminating proxy (they send
+   `X-Forwarded-Proto: https` and an `Origin`, and keep the secure cookies on this loopback
+   hop), so only the HTTPS redirect is off (DJANGO_SECURE_SSL_REDIRECT=false). --mode debug
+   is the development server settings (DEBUG on);
 3. logs every simulated labeler in (a thread with its own `requests` session each; a few at a
    time and before the clock starts, since each login hashes a password), then for --duration
    seconds each one: GET /next/ (claims a task; 302 to it), GET the task page, and POSTs
@@ -48,6 +56,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.cookies import RequestsCookieJar
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_DB = "stepwise_load"
@@ -56,6 +65,7 @@ PROCESSBENCH = ROOT.parent / "shared" / "data" / "processbench_math.jsonl"
 if not PROCESSBENCH.exists():
     PROCESSBENCH = Path("/work/shared/data/processbench_math.jsonl")
 STEP_ROW = re.compile(r'<li class="step[^"]*" id="step-(\d+)"')
+VERSION = re.compile(r'id="task-bar" data-version="(\d*)"')
 TARGETS_MS = {"rate": 50.0, "next": 100.0}
 
 
@@ -190,16 +200,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, log: Path) -> subprocess.Popen:
+def server_env(mode: str, static_root: Path) -> dict[str, str]:
+    """The web server's environment: production settings (see the module doc) or debug."""
+    import secrets
+
     env = dict(os.environ)
     env.update(
         {
             "DATABASE_URL": database_url(LOAD_DB),
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "STEPWISE_LOG_LEVEL": "WARNING",
+            # Persistent connections: one per worker thread for the whole run.
+            "DATABASE_CONN_MAX_AGE": "600",
         }
     )
     env.pop("CELERY_BROKER_URL", None)
+    if mode == "production":
+        env.update(
+            {
+                "DJANGO_DEBUG": "false",
+                "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+                "DJANGO_STATIC_ROOT": str(static_root),
+            }
+        )
+    else:
+        env["DJANGO_DEBUG"] = "true"
+    return env
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """Production serves hashed static files from a manifest: build it (temp dir)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def start_server(
+    port: int, workers: int, threads: int, env: dict[str, str], log: Path
+) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     command = [
         str(gunicorn),
@@ -209,7 +252,9 @@ def start_server(port: int, workers: int, log: Path) -> subprocess.Popen:
         "--workers",
         str(workers),
         "--worker-class",
-        "sync",
+        "gthread" if threads > 1 else "sync",
+        "--threads",
+        str(threads),
         "--backlog",
         "512",
         "--timeout",
@@ -227,7 +272,10 @@ def start_server(port: int, workers: int, log: Path) -> subprocess.Popen:
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited early; see {log}")
         try:
-            if requests.get(f"{base}/accounts/login/", timeout=2).status_code == 200:
+            response = requests.get(
+                f"{base}/accounts/login/", headers=proxy_headers(base), timeout=2
+            )
+            if response.status_code == 200:
                 return process
         except requests.RequestException:
             pass
@@ -285,6 +333,22 @@ def stop_server(process: subprocess.Popen) -> None:
 # --- Simulated labelers -------------------------------------------------------------------
 
 
+def proxy_headers(base: str) -> dict[str, str]:
+    """What a TLS-terminating proxy and a browser add: the original scheme and the Origin
+    (checked by CSRF on HTTPS requests)."""
+    origin = base.replace("http://", "https://", 1)
+    return {"X-Forwarded-Proto": "https", "Origin": origin}
+
+
+class LoopbackCookieJar(RequestsCookieJar):
+    """Sends `Secure` cookies over the plain-HTTP loopback hop, as the proxy would over TLS."""
+
+    def extract_cookies(self, response, request) -> None:
+        super().extract_cookies(response, request)
+        for cookie in self:
+            cookie.secure = False
+
+
 @dataclass
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -300,6 +364,8 @@ class Labeler:
     def __init__(self, base: str, username: str, think: float, rng: random.Random):
         self.base, self.username, self.think, self.rng = base, username, think, rng
         self.session = requests.Session()
+        self.session.cookies = LoopbackCookieJar()
+        self.session.headers.update(proxy_headers(base))
         self.tally = Tally()
 
     def _timed(
@@ -362,11 +428,15 @@ class Labeler:
             if steps == 0:
                 self.tally.errors.append("task page: no steps found")
                 return
-            if not self._label(task_id, steps, deadline):
+            version = VERSION.search(page.text)
+            seen = version.group(1) if version else ""
+            if not self._label(task_id, steps, seen, deadline):
                 return
             self.tally.tasks += 1
 
-    def _label(self, task_id: int, steps: int, deadline: float) -> bool:
+    def _label(self, task_id: int, steps: int, seen: str, deadline: float) -> bool:
+        """Rate step by step as label.js does, sending back the saved version shown (`seen`)
+        so the server may answer with only the changed rows."""
         headers = {"HX-Request": "true", "X-CSRFToken": self.session.cookies.get("csrftoken", "")}
         for step in range(steps):
             if self.think:
@@ -378,7 +448,7 @@ class Labeler:
                 "rate",
                 "POST",
                 f"/tasks/{task_id}/rate/",
-                data={"step": step, "rating": rating, "elapsed_ms": 800},
+                data={"step": step, "rating": rating, "elapsed_ms": 800, "seen": seen},
                 headers=headers,
             )
             if response is None:
@@ -386,7 +456,18 @@ class Labeler:
             if response.status_code != 200:
                 self.tally.errors.append(f"rate: {response.status_code}")
                 return False
+            # The answer must show this rating as chosen in this step's row (saved, then shown).
+            shown = re.search(
+                rf'data-step="{step}"(?:(?!</li>).)*data-rating="{rating}" aria-pressed="true"',
+                response.text,
+                re.S,
+            )
+            if shown is None:
+                self.tally.errors.append("rate: the answer does not show the rating as saved")
+                return False
             self.tally.acked.add((task_id, step, rating))
+            version = VERSION.search(response.text)
+            seen = version.group(1) if version else ""
             if rating == -1:
                 break
         return True
@@ -420,9 +501,13 @@ def stored_ratings(campaign_id: int) -> set[tuple[int, int, int]]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    import tempfile
+
     admin_sql(f"DROP DATABASE IF EXISTS {LOAD_DB} WITH (FORCE)")
     admin_sql(f"CREATE DATABASE {LOAD_DB}")
     process = None
+    static_dir = tempfile.TemporaryDirectory(prefix="stepwise_static_")
+    static_root = Path(static_dir.name)
     try:
         setup_django()
         schema = build_schema(args.schema)
@@ -432,7 +517,10 @@ def run(args: argparse.Namespace) -> dict:
         connection.close()  # the server's workers get the database to themselves
         port = free_port()
         log = Path(args.server_log)
-        process = start_server(port, args.workers, log)
+        env = server_env(args.mode, static_root)
+        if args.mode == "production":
+            collect_static(env)
+        process = start_server(port, args.workers, args.threads, env, log)
         base = f"http://127.0.0.1:{port}"
         labelers = [
             Labeler(base, f"labeler{i:03d}", args.think, random.Random(i))
@@ -481,7 +569,9 @@ def run(args: argparse.Namespace) -> dict:
             "schema": schema,
             "seeded": seeded,
             "users": args.users,
+            "mode": args.mode,
             "workers": args.workers,
+            "threads": args.threads,
             "think_s": args.think,
             "login_phase_s": round(login_seconds, 1),
             "duration_s": round(elapsed, 2),
@@ -519,6 +609,7 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         if process is not None:
             stop_server(process)
+        static_dir.cleanup()
         if not args.keep:
             with contextlib.suppress(Exception):  # Django may not be set up yet
                 from django.db import connections
@@ -531,7 +622,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker (gthread); 1: sync workers"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["production", "debug"],
+        default="production",
+        help="server settings: as deployed (DEBUG off) or development (DEBUG on)",
+    )
     parser.add_argument(
         "--think", type=float, default=1.0, help="mean seconds before each rating; 0: none"
     )

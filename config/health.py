@@ -43,9 +43,10 @@ def check_database() -> str:
 
 def check_broker(url: str | None = None, timeout: float = BROKER_TIMEOUT) -> str:
     """Ping the Celery broker; eager mode (no broker) is healthy but not configured."""
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
-        return NOT_CONFIGURED
-    url = url or settings.CELERY_BROKER_URL
+    if url is None:
+        if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+            return NOT_CONFIGURED
+        url = settings.CELERY_BROKER_URL
     scheme = urlsplit(url).scheme
     if scheme in {"", "memory"}:
         return NOT_CONFIGURED

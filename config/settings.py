@@ -36,6 +36,9 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-stepwise-development-only-key-0123456789abcdefghijklmnop"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+if not ALLOWED_HOSTS and not DEBUG:
+    # Fail at start-up, not with a 400 on every page while /healthz still reports healthy.
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is false")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -113,7 +116,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # KaTeX and htmx come from the npm registry (`make install` runs `npm ci`), never copied by hand.
 _NODE_MODULES = BASE_DIR / "node_modules"
@@ -138,6 +141,8 @@ STEPWISE_MODEL_DIR = Path(os.environ.get("STEPWISE_MODEL_DIR", BASE_DIR / "check
 # Scoring a generation: samples per `gpu` task (whole problems), samples per DB transaction.
 STEPWISE_SCORING_CHUNK = int(os.environ.get("STEPWISE_SCORING_CHUNK", "2000"))
 STEPWISE_SCORING_SUB_BATCH = int(os.environ.get("STEPWISE_SCORING_SUB_BATCH", "256"))
+# PRM training (workers.loop): padded tokens per batch (batch size × longest input).
+STEPWISE_TRAIN_BATCH_TOKENS = int(os.environ.get("STEPWISE_TRAIN_BATCH_TOKENS", "8192"))
 # Size of the from-scratch PRM built when a campaign has no checkpoint (tests shrink it).
 STEPWISE_BOOTSTRAP = {
     "hidden": int(os.environ.get("STEPWISE_BOOTSTRAP_HIDDEN", "128")),
@@ -172,6 +177,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workers and beat log through LOGGING below (JSON in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST API ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ COPY --from=assets /src/node_modules node_modules
 # time; the real one comes from the environment at run time.
 RUN DJANGO_DEBUG=false \
     DJANGO_SECRET_KEY=collectstatic-only-this-key-signs-nothing-0123456789abcdef \
+    DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
     && mkdir -p /var/lib/stepwise/checkpoints \
     && chown stepwise:stepwise /var/lib/stepwise/checkpoints

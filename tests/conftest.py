@@ -6,6 +6,12 @@ from django.contrib.auth import get_user_model
 from annotate.models import Campaign, Problem, Sample
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 costs about a second per hash on the CI machine; tests need no real hashing cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def lead(db):
     return get_user_model().objects.create_user(

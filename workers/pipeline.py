@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,14 @@ def checkpoint_dir(campaign: Campaign, name: str) -> Path:
     return Path(settings.STEPWISE_MODEL_DIR) / campaign.slug / name
 
 
-def _campaign_texts(campaign: Campaign) -> Iterable[str]:
-    yield from Problem.objects.filter(campaign=campaign).values_list("problem", flat=True)
+def _campaign_texts(campaign: Campaign) -> list[str]:
+    """Problems and the steps of the first samples: a list, not a generator, because the
+    tokenizer trainer may pull its input from another thread (another DB connection)."""
+    texts = list(Problem.objects.filter(campaign=campaign).values_list("problem", flat=True))
     samples = Sample.objects.for_campaign(campaign).order_by("pk").values_list("steps", flat=True)
     for steps in samples[:BOOTSTRAP_TEXT_SAMPLES].iterator(chunk_size=2000):
-        yield from steps
+        texts.extend(steps)
+    return texts
 
 
 def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any], int]:
@@ -247,6 +250,9 @@ def begin_generation(
 ) -> Generation:
     """The campaign's next generation in `pending`; the caller queues its preparation.
 
+    Raises PipelineError while another generation of the campaign is running, and
+    `annotate.generations.SelectionError` for invalid selection overrides.
+
     One generation runs through the pipeline at a time per campaign. When the last one
     failed, it is reset and run again under the same number (its finished chunks and Scores
     are kept); otherwise a new one is created. The checkpoint defaults to the active one;
@@ -258,10 +264,7 @@ def begin_generation(
         raise PipelineError(f"generation {running.number} is still {running.status}")
     if checkpoint is not None and checkpoint.campaign_id not in (None, locked.pk):
         raise PipelineError(f"checkpoint {checkpoint.pk} belongs to another campaign")
-    try:
-        params = selection_params(locked, **overrides)
-    except SelectionError as exc:
-        raise PipelineError(str(exc)) from None
+    params = selection_params(locked, **overrides)  # SelectionError on bad overrides
     checkpoint_id = checkpoint.pk if checkpoint else locked.active_checkpoint_id
     last = locked.generations.filter(number__gte=0).order_by("-number").first()
     if last is not None and last.status == Generation.Status.FAILED:

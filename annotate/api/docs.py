@@ -26,7 +26,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 @lru_cache(maxsize=1)
 def api_schema() -> dict[str, Any]:
     """The OpenAPI document (built once per process: routes do not change at run time)."""
-    return SchemaGenerator(api_version="1").get_schema(request=None, public=True)
+    return SchemaGenerator().get_schema(request=None, public=True)
 
 
 def type_label(schema: dict[str, Any] | None) -> str:
@@ -52,6 +52,11 @@ def type_label(schema: dict[str, Any] | None) -> str:
     if schema.get("nullable"):
         kind += ", nullable"
     return kind
+
+
+def media_row(media: str, spec: dict[str, Any]) -> dict[str, Any]:
+    schema = spec.get("schema") or {}
+    return {"media": media, "type": type_label(schema), "is_ref": "$ref" in schema}
 
 
 def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,16 +85,13 @@ def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
                         }
                         for p in op.get("parameters", [])
                     ],
-                    "body": [
-                        {"media": media, "type": type_label(spec.get("schema"))}
-                        for media, spec in body.items()
-                    ],
+                    "body": [media_row(media, spec) for media, spec in body.items()],
                     "responses": [
                         {
                             "code": code,
                             "description": response.get("description", ""),
                             "content": [
-                                {"media": media, "type": type_label(spec.get("schema"))}
+                                media_row(media, spec)
                                 for media, spec in response.get("content", {}).items()
                             ],
                         }

@@ -255,6 +255,13 @@ class GenerationStartSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(
         default=False, help_text="Preview the selection without writing anything."
     )
+    # Per-generation overrides of the campaign's selection settings (frozen on the generation).
+    strategy = serializers.ChoiceField(choices=Campaign.Strategy.choices, required=False)
+    k = serializers.IntegerField(required=False, min_value=1, max_value=10_000_000)
+    wrong_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    max_per_problem = serializers.IntegerField(required=False, min_value=1, max_value=10_000_000)
+
+    OVERRIDES = ("strategy", "k", "wrong_fraction", "max_per_problem")
 
 
 class SelectedSampleSerializer(serializers.Serializer):
@@ -317,6 +324,11 @@ class CheckpointCreateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Checkpoint
         fields = ["name", "campaign", "path", "adapter", "base_model"]
+
+
+class CheckpointFilterSerializer(serializers.Serializer):
+    campaign = serializers.SlugField(required=False, max_length=100)
+    status = serializers.ChoiceField(choices=Checkpoint.Status.choices, required=False)
 
 
 class CheckpointCampaignSerializer(serializers.Serializer):

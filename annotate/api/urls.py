@@ -11,7 +11,7 @@ app_name = "api"
 urlpatterns = [
     path(
         "schema/",
-        SpectacularAPIView.as_view(permission_classes=[IsStaff], api_version="1"),
+        SpectacularAPIView.as_view(permission_classes=[IsStaff]),
         name="schema",
     ),
     path("docs/", docs.api_docs, name="docs"),

@@ -62,6 +62,9 @@ from annotate.models import (
 
 STAFF = [IsStaff]
 TASKS_MODULE = "workers.tasks"
+#: `workers.tasks.<EVALUATE_TASK>(checkpoint_id, campaign_id)`: evaluate and store metrics.
+#: (Not the retraining loop's `loop_tasks.evaluate_checkpoint`, which gates a candidate.)
+EVALUATE_TASK = "evaluate_checkpoint_metrics"
 #: Labels read per query while exporting: bounds the export's memory whatever the total.
 EXPORT_CHUNK = 2000
 
@@ -96,7 +99,7 @@ def save_validated(instance: Model) -> Model:
 
 
 def find_task(name: str):
-    """`workers.tasks.<name>` when it exists, else None.
+    """`workers.tasks.<name>` (a task, or a helper that queues tasks) when it exists, else None.
 
     Looked up by name at call time: `workers` depends on `annotate`, not the reverse, and the
     web process must run without the model side.
@@ -112,12 +115,6 @@ def find_task(name: str):
 
 def enqueue_on_commit(task, *args: Any) -> None:
     transaction.on_commit(lambda: task.delay(*args))
-
-
-def paginated(view: generics.GenericAPIView, queryset: QuerySet) -> Response:
-    page = view.paginate_queryset(queryset)
-    serializer = view.get_serializer(page, many=True)
-    return view.get_paginated_response(serializer.data)
 
 
 # --- campaigns ----------------------------------------------------------------------------
@@ -351,26 +348,32 @@ class GenerationList(generics.ListCreateAPIView):
         campaign = campaign_or_404(slug)
         options = validated_body(s.GenerationStartSerializer, request)
         scores = options["scores"]
+        overrides = {
+            key: options[key] for key in s.GenerationStartSerializer.OVERRIDES if key in options
+        }
         try:
             if options["dry_run"]:
-                return Response(preview_selection(campaign, scores=scores).as_json())
+                preview = preview_selection(campaign, scores=scores, **overrides)
+                return Response(preview.as_json())
             enqueue = find_task("enqueue_generation")
             if scores != "imported" and enqueue is not None:
-                return start_scored_generation(enqueue, campaign, scores)
+                return start_scored_generation(enqueue, campaign, scores, overrides)
             # Imported scores need no model; without workers, stored checkpoint scores are used.
-            generation, _preview = open_generation(campaign, scores=scores)
+            generation, _preview = open_generation(campaign, scores=scores, **overrides)
         except SelectionError as exc:
             raise exceptions.ValidationError({"scores": [str(exc)]}) from None
         return Response(generation_detail(generation), status=status.HTTP_201_CREATED)
 
 
-def start_scored_generation(enqueue, campaign: Campaign, scores: str) -> Response:
+def start_scored_generation(
+    enqueue, campaign: Campaign, scores: str, overrides: dict[str, Any]
+) -> Response:
     """Create the generation pending and queue scoring → selection on the workers."""
     from workers.pipeline import PipelineError
 
     checkpoint = resolve_scores(campaign, scores)
     try:
-        generation = enqueue(campaign, checkpoint=checkpoint)
+        generation = enqueue(campaign, checkpoint=checkpoint, **overrides)
     except PipelineError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response(generation_detail(generation), status=status.HTTP_202_ACCEPTED)
@@ -429,8 +432,20 @@ class CheckpointList(generics.ListCreateAPIView):
             return s.CheckpointCreateSerializer
         return s.CheckpointListSerializer
 
+    @extend_schema(parameters=[s.CheckpointFilterSerializer])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet:
-        return Checkpoint.objects.select_related("campaign").order_by("-created_at", "-id")
+        qs = Checkpoint.objects.select_related("campaign").order_by("-created_at", "-id")
+        if getattr(self, "swagger_fake_view", False) or self.request.method != "GET":
+            return qs
+        filters = validated_query(s.CheckpointFilterSerializer, self.request)
+        if "campaign" in filters:
+            qs = qs.filter(campaign__slug=filters["campaign"])
+        if "status" in filters:
+            qs = qs.filter(status=filters["status"])
+        return qs
 
     @extend_schema(
         request=s.CheckpointCreateSerializer, responses={201: s.CheckpointDetailSerializer}
@@ -502,10 +517,10 @@ def checkpoint_activate(request: Request, pk: int) -> Response:
 def checkpoint_evaluate(request: Request, pk: int) -> Response:
     checkpoint = get_object_or_404(Checkpoint.objects.select_related("campaign"), pk=pk)
     campaign = checkpoint_campaign(checkpoint, request)
-    task = find_task("evaluate_checkpoint")
+    task = find_task(EVALUATE_TASK)
     if task is None:
         return Response(
-            {"detail": "no evaluation task is installed (workers.tasks.evaluate_checkpoint)"},
+            {"detail": f"no evaluation task is installed (workers.tasks.{EVALUATE_TASK})"},
             status=status.HTTP_501_NOT_IMPLEMENTED,
         )
     enqueue_on_commit(task, checkpoint.pk, campaign.pk)

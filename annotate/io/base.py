@@ -211,20 +211,6 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Append rows with PostgreSQL COPY (psycopg 3) inside the current transaction."""
-    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
-    count = 0
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
-                count += 1
-    return count
-
-
 class BackgroundCopyWriter:
     """Writes batches with COPY on a helper thread, so PostgreSQL stores batch k while Python
     parses batch k+1 (the server and the parser then run on two cores at once).

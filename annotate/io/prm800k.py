@@ -1,7 +1,8 @@
 """PRM800K records: import (phase 1 and 2) and streaming export, byte for byte.
 
-One place builds a record from stored rows (`build_record`), used by export and, at import, to
-check that a record will come back exactly; the REST API reuses the same generators.
+One place lays out a record (`render_record`, which writes the JSON line directly, in PRM800K's
+key order and json.dumps' spelling), used by export and, at import, to check that a record will
+come back exactly; the REST API reuses the same generators (`iter_prm800k_lines`/`_records`).
 
 Decisions (documented here, relied on by the tests):
 
@@ -15,7 +16,8 @@ Decisions (documented here, relied on by the tests):
 - **Labels** keep the step records verbatim in ``prm800k_steps``; ``question_extra`` is
   ``{"phase": 1|2}``, plus ``"record_json"`` (the line verbatim) in the rare case the record
   could not be rebuilt exactly from rows (e.g. the problem already existed with another
-  ground truth, extra question keys, a key order PostgreSQL's jsonb would not keep).
+  ground truth, extra question keys, a key order PostgreSQL's jsonb would not keep, floats
+  inside the step records).
 - **Native labels** (StepRating rows) export in the phase-2 shape: each rated step is
   ``{"completions": [{"text", "rating", "flagged"}], "human_completion": null,
   "chosen_completion": 0}``; a −1 step has ``chosen_completion`` null and ends the list (as in

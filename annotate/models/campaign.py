@@ -55,6 +55,41 @@ class Campaign(models.Model):
     labelers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="labeling_campaigns"
     )
+    # --- retraining loop (workers.loop) ---
+    auto_retrain = models.BooleanField(
+        default=True,
+        help_text="Retrain automatically when the open generation reaches its label target.",
+    )
+    retrain_label_target = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Finished labels of the open generation that trigger retraining; "
+        "empty means every one of its assignments.",
+    )
+    retrain_schedule = models.ForeignKey(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A beat task that also retrains this campaign on a schedule "
+        "(task workers.loop_tasks.retrain_campaign); edit its timing under Periodic tasks.",
+    )
+    retrain_epochs = models.PositiveSmallIntegerField(default=3)
+    promotion_metric = models.CharField(
+        max_length=20,
+        choices=[
+            ("val_loss", "Validation loss (lower is better)"),
+            ("step_auc", "Step-level AUC"),
+            ("first_error_f1", "First-error F1 (ProcessBench)"),
+            ("best_of_n", "Best-of-N accuracy (PRM, largest N)"),
+        ],
+        default="val_loss",
+        help_text="What a new checkpoint must beat the active one on, on the same held-out data.",
+    )
+    promotion_min_delta = models.FloatField(
+        default=0.0, help_text="Margin by which the new checkpoint must be better."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

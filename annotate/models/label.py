@@ -118,6 +118,9 @@ class StepRating(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"step {self.step} of label {self.label_id}: {self.rating}"
+
 
 class GoldStandard(models.Model):
     """A lead's reference labels for a sample served as quality control or screening."""
@@ -142,3 +145,6 @@ class GoldStandard(models.Model):
             # Serving QC/screening items: gold of one purpose.
             models.Index(fields=["purpose"], name="gold_purpose"),
         ]
+
+    def __str__(self) -> str:
+        return f"gold ({self.purpose}) for sample {self.sample_id}"

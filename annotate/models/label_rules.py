@@ -6,16 +6,21 @@ last step non-negative ends it (`solution`); `bad_problem` and `give_up` end it 
 Changing an earlier rating to 0/+1 keeps the later ones. A finished label, or one whose
 assignment is no longer in progress, is read-only.
 
-Every action runs in one transaction that locks the assignment and label rows, so a burst of
-clicks is applied one at a time, renews the lease, and adds the client's active time
+Every action runs in one transaction that locks the label and its assignment (one
+`SELECT … FOR UPDATE OF label, assignment` that also loads the sample and campaign), so a
+burst of clicks is applied one at a time, renews the lease, and adds the client's active time
 (bounded: see `bounded_time_ms`). Rule violations raise a `LabelingError` subclass whose
-message is fit to show the labeler.
+message is fit to show the labeler. Each action reports the step states before and after it
+(`ActionResult.before/after`, read under the lock), so a page can be re-rendered from what was
+saved without reading it back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +31,10 @@ MAX_TIME_DELTA_MS = 10 * 60 * 1000
 TIME_SLACK_MS = 5_000
 
 RATINGS = (-1, 0, 1)
+
+# One step's stored state: (rating or None, flagged).
+StepState = tuple[int | None, bool]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LabelingError(Exception):
@@ -120,7 +129,11 @@ class LabelSnapshot:
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What an action changed: the step touched, ratings cleared, and how the task ended."""
+    """What an action changed: the step touched, ratings cleared, and how the task ended.
+
+    `before`/`after` are the label's step states ({step: (rating, flagged)}) read under the
+    lock and as committed; `version_before` is the label's `version` when the action began.
+    """
 
     step: int | None = None
     rating: int | None = None
@@ -128,6 +141,9 @@ class ActionResult:
     cleared: tuple[int, ...] = ()
     finish_reason: str | None = None
     time_added_ms: int = 0
+    before: Mapping[int, StepState] | None = field(default=None, compare=False)
+    after: Mapping[int, StepState] | None = field(default=None, compare=False)
+    version_before: str = field(default="", compare=False)
 
     @property
     def finished(self) -> bool:
@@ -145,12 +161,26 @@ def bounded_time_ms(elapsed_ms: object, since_last_save_ms: float) -> int:
     return max(0, min(value, bound))
 
 
-def _rated_prefix(rows: dict) -> int:
+def _rated_prefix(rows: Mapping) -> int:
     """How many steps from the first are rated (all non-negative in an open label)."""
     count = 0
     while count in rows and rows[count].rating is not None:
         count += 1
     return count
+
+
+def _states(rows: Mapping) -> dict[int, StepState]:
+    """{step: (rating, flagged)} of StepRating rows."""
+    return {step: (row.rating, row.flagged) for step, row in rows.items()}
+
+
+class _State:
+    """A StepState read like a StepRating row (what `snapshot` and the rules look at)."""
+
+    __slots__ = ("flagged", "rating")
+
+    def __init__(self, state: StepState) -> None:
+        self.rating, self.flagged = state
 
 
 class LabelRules:
@@ -170,14 +200,34 @@ class LabelRules:
         assignment = self.assignment if self.assignment_id else None
         return assignment is None or assignment.state == assignment.State.IN_PROGRESS
 
+    @property
+    def version(self) -> str:
+        """Changes with every save of the label: what a page shows is tagged with it."""
+        if self.updated_at is None:
+            return ""
+        return str((self.updated_at - _EPOCH) // timedelta(microseconds=1))
+
     def _rows(self) -> dict:
+        from annotate.models.label import StepRating
+
         if self.pk is None:
             return {}
-        return {row.step: row for row in self.ratings.all()}
+        # No ordering: the model's default (label, step) would join the label table.
+        rows = StepRating.objects.filter(label_id=self.pk).order_by()
+        return {row.step: row for row in rows}
 
-    def snapshot(self, *, read_only: bool = False) -> LabelSnapshot:
-        """Every step's rating, status and allowed actions, for the page."""
-        rows = self._rows()
+    def snapshot(
+        self, *, read_only: bool = False, state: Mapping[int, StepState] | None = None
+    ) -> LabelSnapshot:
+        """Every step's rating, status and allowed actions, for the page.
+
+        `state` ({step: (rating, flagged)}, e.g. `ActionResult.after`) saves reading the
+        ratings from the database again.
+        """
+        if state is None:
+            rows = self._rows()
+        else:
+            rows = {step: _State(value) for step, value in state.items()}
         texts = self.step_texts
         editable = self.editable and not read_only
         prefix = _rated_prefix(rows)
@@ -226,29 +276,35 @@ class LabelRules:
         """Rate `step` (0-based) −1, 0 or +1; may finish the task or clear later ratings."""
         from annotate.models.label import FinishReason, StepRating
 
-        with transaction.atomic():
+        with self._atomic():
             now = self._lock_open(now)
             step = self._valid_step(step)
             if rating not in RATINGS or isinstance(rating, bool):
                 raise InvalidRating()
             rows = self._rows()
+            before = _states(rows)
             prefix = _rated_prefix(rows)
             if step > prefix:
                 raise StepOutOfOrder(f"Rate step {prefix + 1} first.")
-            row = rows.get(step) or StepRating(label=self, step=step)
+            row = rows.get(step) or StepRating(label_id=self.pk, step=step)
             row.rating = rating
             row.save()
+            rows[step] = row
             cleared: tuple[int, ...] = ()
             finish = None
             if rating == -1:
-                cleared = tuple(
-                    sorted(s for s, r in rows.items() if s > step and r.rating is not None)
-                )
-                # Steps after the first error are not part of the label: drop ratings and flags.
-                self.ratings.filter(step__gt=step).delete()
+                later = sorted(s for s in rows if s > step)
+                cleared = tuple(s for s in later if rows[s].rating is not None)
+                if later:
+                    # Steps after the first error are not part of the label: drop ratings and
+                    # flags.
+                    StepRating.objects.filter(label_id=self.pk, step__gt=step).delete()
+                    for s in later:
+                        del rows[s]
                 finish = FinishReason.FOUND_ERROR
             elif step == len(self.step_texts) - 1:
                 finish = FinishReason.SOLUTION
+            version = self.version
             added = self._record(elapsed_ms, now, finish)
             return ActionResult(
                 step=step,
@@ -257,6 +313,9 @@ class LabelRules:
                 cleared=cleared,
                 finish_reason=finish,
                 time_added_ms=added,
+                before=before,
+                after=_states(rows),
+                version_before=version,
             )
 
     def flag(
@@ -270,29 +329,40 @@ class LabelRules:
         """Flag (or unflag; toggles when `flagged` is None) a step up to the current one."""
         from annotate.models.label import StepRating
 
-        with transaction.atomic():
+        with self._atomic():
             now = self._lock_open(now)
             step = self._valid_step(step)
             rows = self._rows()
+            before = _states(rows)
             if step > _rated_prefix(rows):
                 raise StepOutOfOrder("Only steps up to the current one can be flagged.")
-            row = rows.get(step) or StepRating(label=self, step=step)
+            row = rows.get(step) or StepRating(label_id=self.pk, step=step)
             row.flagged = (not row.flagged) if flagged is None else bool(flagged)
             if not row.flagged and row.rating is None:
                 if row.pk is not None:
                     row.delete()
+                rows.pop(step, None)
             else:
                 row.save()
+                rows[step] = row
+            version = self.version
             added = self._record(elapsed_ms, now, None)
             return ActionResult(
-                step=step, rating=row.rating, flagged=row.flagged, time_added_ms=added
+                step=step,
+                rating=row.rating,
+                flagged=row.flagged,
+                time_added_ms=added,
+                before=before,
+                after=_states(rows),
+                version_before=version,
             )
 
     def undo_last(self, *, elapsed_ms: object = 0, now: datetime | None = None) -> ActionResult:
         """Remove the rating of the last rated step, which becomes the current step again."""
-        with transaction.atomic():
+        with self._atomic():
             now = self._lock_open(now)
             rows = self._rows()
+            before = _states(rows)
             rated = [s for s, r in rows.items() if r.rating is not None]
             if not rated:
                 raise NothingToUndo()
@@ -304,9 +374,17 @@ class LabelRules:
                 row.save()
             else:
                 row.delete()
+                del rows[step]
+            version = self.version
             added = self._record(elapsed_ms, now, None)
             return ActionResult(
-                step=step, rating=previous, flagged=row.flagged, time_added_ms=added
+                step=step,
+                rating=previous,
+                flagged=row.flagged,
+                time_added_ms=added,
+                before=before,
+                after=_states(rows),
+                version_before=version,
             )
 
     def finish(
@@ -321,7 +399,7 @@ class LabelRules:
 
         if reason not in FinishReason.values:
             raise InvalidFinishReason()
-        with transaction.atomic():
+        with self._atomic():
             now = self._lock_open(now)
             rows = self._rows()
             if reason == FinishReason.FOUND_ERROR and not any(
@@ -330,8 +408,16 @@ class LabelRules:
                 raise InvalidFinishReason("Rate a step −1 to finish with an error.")
             if reason == FinishReason.SOLUTION and _rated_prefix(rows) < len(self.step_texts):
                 raise InvalidFinishReason("Rate every step to finish as a correct solution.")
+            version = self.version
             added = self._record(elapsed_ms, now, reason)
-            return ActionResult(finish_reason=reason, time_added_ms=added)
+            state = _states(rows)
+            return ActionResult(
+                finish_reason=reason,
+                time_added_ms=added,
+                before=state,
+                after=state,
+                version_before=version,
+            )
 
     def heartbeat(self, elapsed_ms: object = 0, *, now: datetime | None = None) -> int:
         """Add active time and renew the lease while the labeler reads; returns ms added.
@@ -339,7 +425,7 @@ class LabelRules:
         A closed task ignores heartbeats (returns 0) instead of raising: the page may send
         one last beacon after finishing.
         """
-        with transaction.atomic():
+        with self._atomic():
             try:
                 now = self._lock_open(now)
             except TaskClosed:
@@ -348,20 +434,83 @@ class LabelRules:
 
     # --- internals ------------------------------------------------------------------------
 
+    @classmethod
+    def _locking(cls):
+        """Label with its assignment, sample and campaign, the label and assignment locked.
+
+        The inner join (`assignment__isnull=False`) is what lets PostgreSQL lock the
+        assignment row; labels without an assignment lock only themselves."""
+        return (
+            cls.objects.select_related("assignment", "sample__campaign")
+            .filter(assignment__isnull=False)
+            .select_for_update(of=("self", "assignment"))
+        )
+
+    @classmethod
+    @contextmanager
+    def locked(cls, assignment_id: int, labeler_id: int) -> Iterator:
+        """Open a transaction holding `labeler_id`'s label of `assignment_id`, loaded and
+        locked in one query; actions on it inside the block lock nothing more and make no
+        savepoint, so an error rolls the whole block back.
+
+        Raises `DoesNotExist` when that assignment is not the labeler's or has no label yet.
+        """
+        with transaction.atomic():
+            label = cls._locking().get(
+                assignment_id=assignment_id, assignment__labeler_id=labeler_id
+            )
+            label._holds_lock = True
+            try:
+                yield label
+            finally:
+                label._holds_lock = False
+
+    @classmethod
+    def open_for(cls, assignment, generation_number: int | None = None) -> None:
+        """Make sure the assignment has its label: one `INSERT … ON CONFLICT DO NOTHING`
+        (no read, no savepoint), with the fields `Label.for_assignment` gives a new label.
+        `generation_number`: the assignment's generation's, when the caller has it."""
+        kind = assignment.kind
+        screening = kind == assignment.Kind.SCREENING
+        if screening:
+            number = -1  # PRM800K files screening questions under generation −1.
+        elif not assignment.generation_id:
+            number = None
+        elif generation_number is not None:
+            number = generation_number
+        else:
+            number = assignment.generation.number
+        label = cls(
+            assignment_id=assignment.pk,
+            sample_id=assignment.sample_id,
+            labeler_id=assignment.labeler_id,
+            generation=number,
+            is_quality_control=kind == assignment.Kind.QUALITY_CONTROL,
+            is_initial_screening=screening,
+        )
+        cls.objects.bulk_create([label], ignore_conflicts=True)
+
+    def _atomic(self):
+        """The action's transaction: none of its own inside `locked()` (one query less)."""
+        if getattr(self, "_holds_lock", False):
+            return transaction.atomic(savepoint=False)
+        return transaction.atomic()
+
     def _lock_open(self, now: datetime | None) -> datetime:
-        """Lock assignment then label (same order everywhere), reload, check it is open."""
+        """Lock label and assignment (one query; nothing else locks a label), reload, check
+        it is open."""
         from annotate.models.generation import Assignment
         from annotate.models.label import Label
 
-        if self.assignment_id:
-            self.assignment = (
-                Assignment.objects.select_for_update()
-                .select_related("sample__campaign")
-                .get(pk=self.assignment_id)
-            )
-        fresh = Label.objects.select_for_update().get(pk=self.pk)
-        for field in ("finish_reason", "finished_at", "total_time_ms", "updated_at"):
-            setattr(self, field, getattr(fresh, field))
+        if not getattr(self, "_holds_lock", False):
+            if self.assignment_id:
+                fresh = self._locking().get(pk=self.pk)
+                self.assignment = fresh.assignment
+                self.sample = fresh.sample
+            else:
+                fresh = Label.objects.select_for_update().get(pk=self.pk)
+            for name in ("finish_reason", "finished_at", "total_time_ms", "updated_at"):
+                setattr(self, name, getattr(fresh, name))
         if self.finish_reason is not None:
             raise TaskClosed()
         if self.assignment_id:
@@ -398,7 +547,8 @@ class LabelRules:
                 assignment.save(update_fields=["state", "submitted_at"])
             else:
                 # Leases renew on every save, so an active labeler never loses the task.
-                minutes = assignment.sample.campaign.lease_minutes
+                # (The label's sample is the assignment's, loaded with its campaign.)
+                minutes = self.sample.campaign.lease_minutes
                 assignment.lease_expires_at = now + timedelta(minutes=minutes)
                 assignment.save(update_fields=["lease_expires_at"])
         return added

@@ -1,15 +1,23 @@
 """The labeler-facing pages: home, the queue (`/next/`), and the task page with its actions.
 
-Every action is a POST that saves before it answers: htmx requests get the `task` fragment
-re-rendered from the database (so `aria-pressed` always reflects what was stored), plain form
-posts get a redirect back to the page. Rules live in `Label` (see `label_rules`); these views
-only check who is asking, parse input and render.
+Every action is a POST that saves before it answers: htmx requests get the task re-rendered
+from what was committed (so `aria-pressed` always reflects what was stored), plain form posts
+get a redirect back to the page. When the page says which saved version it shows (`seen`, sent
+by label.js) and that is the version the action started from, the answer is only the rows
+that changed plus the bar and notices, swapped out of band (`HX-Reswap: none`); otherwise
+(no or old `seen`, an error, a finished task) it is the whole `task` fragment. Rules live in
+`Label` (see `label_rules`); these views only check who is asking, parse input and render.
+
+Cost of a rating (PostgreSQL): session and user, then one transaction of lock-and-load (label,
+assignment, sample, campaign), the step ratings, the rating write, the label and the lease
+updates: seven queries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,11 +25,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap
 
 from annotate import quality
 from annotate.models import Assignment, Campaign, Label, ScreeningResult
-from annotate.models.label_rules import ActionResult, LabelingError
+from annotate.models.label_rules import ActionResult, LabelingError, LabelSnapshot
 from annotate.queue import available_count, next_assignment
 
 RATING_CHOICES = (
@@ -118,33 +126,53 @@ def next_task(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/queue_empty.html", context)
 
 
-def _task_context(request: HttpRequest, assignment: Assignment, label: Label) -> dict:
+def _fragment_context(
+    request: HttpRequest, assignment: Assignment, label: Label, snap: LabelSnapshot | None = None
+) -> dict[str, Any]:
+    """What the `task` fragment needs (not the problem: that is outside it)."""
     owner = assignment.labeler_id == request.user.pk
-    snap = label.snapshot(read_only=not owner)
     return {
         "assignment": assignment,
         "label": label,
-        "snap": snap,
+        "snap": snap or label.snapshot(read_only=not owner),
         "owner": owner,
-        "sample": assignment.sample,
-        "problem": assignment.sample.problem,
-        "campaign": assignment.sample.campaign,
         "rating_choices": RATING_CHOICES,
         "expired": assignment.state == Assignment.State.EXPIRED,
     }
 
 
+def _task_context(request: HttpRequest, assignment: Assignment, label: Label) -> dict:
+    context = _fragment_context(request, assignment, label)
+    context.update(
+        sample=assignment.sample,
+        problem=assignment.sample.problem,
+        campaign=assignment.sample.campaign,
+    )
+    return context
+
+
 @require_GET
 @labeler_required
 def task(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    assignment = _get_assignment_for_user(request, assignment_id, allow_staff=True)
-    if assignment.labeler_id == request.user.pk:
-        label = Label.for_assignment(assignment)
+    # The labeler's own task with its label, in one query (the usual case).
+    label = (
+        Label.objects.select_related("assignment", "sample__problem", "sample__campaign")
+        .filter(assignment_id=assignment_id, assignment__labeler=request.user)
+        .first()
+    )
+    if label is not None:
+        assignment = label.assignment
+        assignment.sample = label.sample
     else:
-        # A lead reading someone else's task: show what exists, create nothing.
-        label = Label.objects.filter(assignment=assignment).first() or Label(
-            assignment=assignment, sample=assignment.sample
-        )
+        assignment = _get_assignment_for_user(request, assignment_id, allow_staff=True)
+        if assignment.labeler_id == request.user.pk:
+            label = Label.for_assignment(assignment)
+        else:
+            # A lead reading someone else's task: show what exists, create nothing.
+            label = Label.objects.filter(assignment=assignment).first() or Label(
+                assignment=assignment, sample=assignment.sample
+            )
+        label.assignment, label.sample = assignment, assignment.sample
     return render(request, "labeling/task.html", _task_context(request, assignment, label))
 
 
@@ -164,31 +192,77 @@ def _describe(result: ActionResult) -> str | None:
     return f"Step {result.step + 1} is now −1, so the later ratings ({steps}) were cleared."
 
 
+def _run(
+    request: HttpRequest, assignment_id: int, action: Callable[[Label], Any]
+) -> tuple[Label, Any]:
+    """`action(label)` on the requester's label, loaded and locked in one query.
+
+    404 unless the assignment is the requester's; its label is created on first use.
+    """
+    for _attempt in range(2):
+        try:
+            with Label.locked(assignment_id, request.user.pk) as label:
+                return label, action(label)
+        except Label.DoesNotExist:
+            # Not theirs (404 here), or no label yet: open it, then lock it.
+            Label.open_for(_get_assignment_for_user(request, assignment_id))
+    raise Http404("No such task.")
+
+
+def _changes(label: Label, result: ActionResult, after: LabelSnapshot) -> list | None:
+    """The step rows the action changed, when the page needs only those: else None."""
+    if result.finished or result.before is None:
+        return None
+    before = label.snapshot(state=result.before)
+    if before.editable != after.editable or before.total != after.total:
+        return None
+    return [new for old, new in zip(before.steps, after.steps, strict=True) if old != new]
+
+
+def _answer(
+    request: HttpRequest, label: Label, result: ActionResult | None, status: int = 200
+) -> HttpResponse:
+    """The saved state after an action: only what changed when the page's `seen` version is
+    the one the action started from, else the whole fragment."""
+    assignment = label.assignment
+    if not request.htmx:
+        return redirect("task", assignment_id=assignment.pk)
+    after = result.after if result is not None else None
+    snap = label.snapshot(state=after)
+    context = _fragment_context(request, assignment, label, snap)
+    seen = request.POST.get("seen")
+    if result is not None and status == 200 and seen and seen == result.version_before:
+        changed = _changes(label, result, snap)
+        if changed is not None:
+            context["changed"] = changed
+            response = render(request, "labeling/task.html#changes", context)
+            return reswap(response, "none")
+    return render(request, "labeling/task.html#task", context, status=status)
+
+
 def _act(
     request: HttpRequest, assignment_id: int, action: Callable[[Label, int | None], ActionResult]
 ) -> HttpResponse:
     """Run one labeling action for the assignment's owner, then answer with the saved state."""
-    assignment = _get_assignment_for_user(request, assignment_id)
-    label = Label.for_assignment(assignment)
     elapsed = request.POST.get("elapsed_ms")
-    status = 200
+    holder: list[Label] = []
+
+    def locked_action(label: Label) -> ActionResult:
+        holder.append(label)
+        return action(label, elapsed)
+
     try:
-        result = action(label, elapsed)
+        label, result = _run(request, assignment_id, locked_action)
     except LabelingError as error:
         # The action rolled back; keep the active time the client reported with it.
+        label = holder[-1]
         label.heartbeat(elapsed)
         messages.error(request, error.message)
-        status = 409
-    else:
-        note = _describe(result)
-        if note:
-            messages.info(request, note)
-    assignment.refresh_from_db()
-    label.refresh_from_db()
-    if request.htmx:
-        context = _task_context(request, assignment, label)
-        return render(request, "labeling/task.html#task", context, status=status)
-    return redirect("task", assignment_id=assignment.pk)
+        return _answer(request, label, None, status=409)
+    note = _describe(result)
+    if note:
+        messages.info(request, note)
+    return _answer(request, label, result)
 
 
 @require_POST
@@ -238,6 +312,6 @@ def finish(request: HttpRequest, assignment_id: int) -> HttpResponse:
 @labeler_required
 def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
     """Active time while reading, and a lease renewal; sent by label.js, also as a beacon."""
-    assignment = _get_assignment_for_user(request, assignment_id)
-    Label.for_assignment(assignment).heartbeat(request.POST.get("elapsed_ms"))
+    elapsed = request.POST.get("elapsed_ms")
+    _run(request, assignment_id, lambda label: label.heartbeat(elapsed))
     return HttpResponse(status=204)

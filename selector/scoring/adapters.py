@@ -115,6 +115,8 @@ class PRMAdapter(ABC):
         self.path = path
         self.labels: tuple[str, ...] = tuple(config.labels)
         pos_limit = getattr(model.config, "max_position_embeddings", None)
+        if pos_limit is not None and "roberta" in str(getattr(model.config, "model_type", "")):
+            pos_limit -= 2  # RoBERTa-style position ids start after the padding index
         self.max_length = int(config.max_length)
         if pos_limit is not None and self.max_length > int(pos_limit):
             logger.warning(
@@ -125,7 +127,8 @@ class PRMAdapter(ABC):
             )
             self.max_length = int(pos_limit)
         cap = config.max_problem_tokens
-        self.max_problem_tokens = int(cap) if cap is not None else self.max_length // 2
+        cap = int(cap) if cap is not None else self.max_length // 2
+        self.max_problem_tokens = max(0, min(cap, self.max_length - 1))
         self.pad_token_id = next(
             (t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0
         )

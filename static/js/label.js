@@ -2,7 +2,7 @@
  *
  * The server is the source of truth: a shortcut only clicks the real button, htmx POSTs it,
  * and the page shows a rating as chosen (aria-pressed) only once the server's response says
- * so. Shortcuts pressed while a save is in flight are queued and replayed in order, so
+ * so (the whole task, or just the changed rows swapped out of band: see `seen` below). Shortcuts pressed while a save is in flight are queued and replayed in order, so
  * typing "3 3 1" rates three consecutive steps.
  */
 (function () {
@@ -129,6 +129,13 @@
   document.addEventListener("htmx:configRequest", function (evt) {
     inflightMs = clock.take();
     evt.detail.parameters["elapsed_ms"] = String(inflightMs);
+    // The saved version this page shows: when it is still current the server answers with
+    // only the rows that changed (swapped out of band), else with the whole task.
+    var bar = document.getElementById("task-bar");
+    var t = task();
+    if (bar && t && evt.detail.elt && t.contains(evt.detail.elt)) {
+      evt.detail.parameters["seen"] = bar.dataset.version || "";
+    }
   });
   document.addEventListener("htmx:beforeRequest", function () { setBusy(true); });
   document.addEventListener("htmx:afterRequest", function (evt) {

@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 
-from annotate.api.views import find_task
+from annotate.api.views import EVALUATE_TASK, find_task
 from annotate.models import Assignment, Checkpoint, Generation
 from config.wsgi import application
 from tests.integration.api_support import token_client
@@ -99,7 +99,7 @@ def test_no_server_errors(fuzz_world) -> None:
     schema = load_schema(fuzz_world)
     headers = {"Authorization": fuzz_world["token"]}
     statuses: Counter[int] = Counter()
-    evaluate_missing = find_task("evaluate_checkpoint") is None
+    evaluate_missing = find_task(EVALUATE_TASK) is None
     started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20, "the schema lost operations"

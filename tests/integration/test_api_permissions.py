@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotate.api.views import find_task
+from annotate.api.views import EVALUATE_TASK, find_task
 from annotate.models import (
     Assignment,
     Campaign,
@@ -116,7 +116,7 @@ class Endpoint:
 
 
 def evaluate_status() -> int:
-    return 202 if find_task("evaluate_checkpoint") is not None else 501
+    return 202 if find_task(EVALUATE_TASK) is not None else 501
 
 
 def problem_body(w):
@@ -375,3 +375,23 @@ def test_matrix_covers_every_schema_operation() -> None:
     assert operations, "the schema lists no operations"
     assert operations - covered == set(), "endpoints missing from the permission matrix"
     assert covered - operations == {"/schema/ GET"}
+
+
+@pytest.mark.django_db
+def test_tokens_are_managed_in_the_admin(world) -> None:
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    admin = Client()
+    admin.force_login(world.lead)
+    assert admin.get("/admin/authtoken/tokenproxy/").status_code == 200
+    made = admin.post("/admin/authtoken/tokenproxy/add/", {"user": world.other.pk})
+    assert made.status_code == 302, made.content[:500]
+    key = Token.objects.get(user=world.other).key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get(f"{API}/me/").json()["username"] == world.other.username
+    assert client.get(f"{API}/campaigns/").status_code == 403
+    labeler_admin = Client()
+    labeler_admin.force_login(world.labeler)
+    assert labeler_admin.get("/admin/authtoken/tokenproxy/").status_code == 302

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+from collections.abc import Callable
 
 import pytest
-from django.utils import timezone
 
 from annotate.generations import preview_selection
-from annotate.models import Assignment, Campaign, Checkpoint, Generation, Label, StepRating
+from annotate.models import Assignment, Campaign, Checkpoint, Generation, Label
+from annotate.queue import next_assignment
 from tests.integration.api_support import (
     API,
     JSONL,
@@ -36,25 +36,16 @@ def streamed_lines(response) -> list[dict]:
     return [json.loads(line) for line in body.splitlines()]
 
 
-def label(assignment: Assignment, user, ratings: list[int], finish: str) -> Label:
-    """What the labeling page does, step by step, through the models."""
-    now = timezone.now()
-    assignment.labeler = user
-    assignment.state = Assignment.State.IN_PROGRESS
-    assignment.claimed_at = now
-    assignment.lease_expires_at = now + timedelta(minutes=30)
-    assignment.save()
-    record = Label.objects.create(assignment=assignment, sample=assignment.sample, labeler=user)
-    for step, rating in enumerate(ratings):
-        StepRating.objects.create(label=record, step=step, rating=rating)
-    record.finish_reason = finish
-    record.total_time_ms = 1000 * len(ratings)
-    record.finished_at = now
-    record.save()
-    assignment.state = Assignment.State.SUBMITTED
-    assignment.submitted_at = now
-    assignment.save()
-    return record
+def label_next(user, campaign: Campaign, ratings: Callable[[int], list[int]]) -> Assignment:
+    """What the labeling page does: take the next task from the queue, rate step by step
+    (`ratings` gets the task's number of steps)."""
+    assignment = next_assignment(user, campaign)
+    assert assignment is not None, "the queue handed out nothing"
+    record = Label.for_assignment(assignment)
+    for step, rating in enumerate(ratings(len(assignment.sample.steps))):
+        record.rate(step, rating, elapsed_ms=1500)
+    assignment.refresh_from_db()
+    return assignment
 
 
 @pytest.mark.django_db
@@ -119,11 +110,14 @@ def test_upload_select_label_export(lead, labeler) -> None:
         generation.selections.order_by("rank").values_list("sample_id", flat=True)
     )
 
-    # Two labels: one all positive to the end, one finding an error at its second step.
-    first, second = generation.assignments.order_by("id")[:2]
+    # Two labels through the queue and the rating rules: one all positive to the end (it
+    # finishes as a solution), one finding an error at its second step.
+    first = label_next(labeler, campaign, lambda n: [1] * n)
+    second = label_next(labeler, campaign, lambda n: [1, -1])
     n_first = len(first.sample.steps)
-    label(first, labeler, [1] * n_first, "solution")
-    label(second, labeler, [1, -1], "found_error")
+    assert first.state == second.state == Assignment.State.SUBMITTED
+    assert first.label.finish_reason == "solution"
+    assert second.label.finish_reason == "found_error"
 
     progress = api.get(f"{API}/campaigns/roundtrip/generations/0/").json()
     assert progress["counts"]["assignments"]["submitted"] == 2
@@ -237,3 +231,67 @@ def test_start_generation_on_a_checkpoint_queues_the_workers(
     assert len(callbacks) == 1
     busy = api.post(url, {"scores": str(checkpoint.pk)}, format="json")
     assert busy.status_code == 409 and "still" in busy.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_generation_overrides_are_frozen_on_the_generation(lead, campaign, problem) -> None:
+    from annotate.models import Sample
+
+    for i, (score, answer) in enumerate([(0.9, "2"), (0.8, "3"), (0.7, "4"), (0.6, "2")]):
+        Sample.objects.create(
+            campaign=campaign,
+            problem=problem,
+            external_id=f"o{i}",
+            steps=[f"# Answer\n\n{answer}"],
+            answer=answer,
+            is_correct=answer == "2",
+            verifier_score=score,
+            steps_hash=f"{i:032x}",
+        )
+    api = token_client(lead)
+    url = f"{API}/campaigns/{campaign.slug}/generations/"
+    preview = api.post(url, {"dry_run": True, "k": 3, "wrong_fraction": 1.0}, format="json")
+    # K=3, all wrong first: both wrong answers, then the best remaining one (o3 repeats o0's
+    # steps, so only the earlier o0 is eligible).
+    picked = {
+        Sample.objects.get(pk=row["sample"]).external_id: row["wrong"]
+        for row in preview.json()["selected"]
+    }
+    assert picked == {"o1": True, "o2": True, "o0": False}
+    opened = api.post(url, {"k": 1, "wrong_fraction": 0.0}, format="json")
+    assert opened.status_code == 201, opened.content
+    assert opened.json()["params"]["k"] == 1 and opened.json()["params"]["wrong_fraction"] == 0.0
+    assert opened.json()["counts"]["selected"] == 1
+    campaign.refresh_from_db()
+    assert campaign.k == 2  # the campaign's own settings are untouched
+    bad = api.post(url, {"k": 0}, format="json")
+    assert bad.status_code == 400 and "k" in bad.json()
+
+
+@pytest.mark.django_db
+def test_evaluate_queues_the_workers_task_on_commit(
+    lead, campaign, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """With an evaluation task installed, the API queues it with (checkpoint, campaign)."""
+    from annotate.api import views
+
+    sent = []
+
+    class FakeTask:
+        name = f"workers.tasks.{views.EVALUATE_TASK}"
+
+        def delay(self, *args):
+            sent.append(args)
+
+    monkeypatch.setattr(
+        views, "find_task", lambda name: FakeTask() if name == views.EVALUATE_TASK else None
+    )
+    checkpoint = Checkpoint.objects.create(name="byo", path=str(tmp_path))  # no campaign
+    api = token_client(lead)
+    url = f"{API}/checkpoints/{checkpoint.pk}/evaluate/"
+    assert api.post(url, {}, format="json").status_code == 400  # which campaign?
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = api.post(url, {"campaign": campaign.slug}, format="json")
+    assert queued.status_code == 202, queued.content
+    assert queued.json()["queued"] == FakeTask.name
+    assert sent == [(checkpoint.pk, campaign.pk)]

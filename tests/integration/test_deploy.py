@@ -28,6 +28,7 @@ from config import health
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
+GPU_HOST = DOCKER / "compose.gpu-host.yaml"
 DOCKERFILES = [DOCKER / "web.Dockerfile", DOCKER / "worker.Dockerfile"]
 VENV_BIN = Path(sys.executable).parent
 PROD_HOST = "stepwise.example.org"
@@ -41,6 +42,7 @@ def prod_env(**extra: str) -> dict[str, str]:
         if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_", "STEPWISE_"))
     }
     env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS=PROD_HOST,
@@ -56,9 +58,10 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
 
 
-def test_compose_file_matches_the_compose_specification() -> None:
+@pytest.mark.parametrize("path", [COMPOSE, GPU_HOST], ids=lambda p: p.name)
+def test_compose_file_matches_the_compose_specification(path: Path) -> None:
     result = subprocess.run(
-        [VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        [VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,6 +120,17 @@ def test_compose_dependencies_wait_for_health_and_migrations() -> None:
                 assert "healthcheck" in services[dependency]
 
 
+def test_gpu_host_override_replaces_database_broker_and_checkpoints() -> None:
+    base = compose()["services"]["worker-gpu"]
+    override = yaml.safe_load(GPU_HOST.read_text(encoding="utf-8"))["services"]
+    assert set(override) == {"worker-gpu"}
+    assert {"DATABASE_URL", "CELERY_BROKER_URL"} <= set(override["worker-gpu"]["environment"])
+    target = "/var/lib/stepwise/checkpoints"
+    # Compose merges volumes by target path: the override's mount replaces the named volume.
+    assert [v.rsplit(":", 1)[-1] for v in override["worker-gpu"]["volumes"]] == [target]
+    assert any(v.endswith(":" + target) for v in base["volumes"])
+
+
 def test_compose_builds_and_env_files_exist() -> None:
     services = compose()["services"]
     for name, service in services.items():
@@ -144,14 +158,32 @@ def env_example() -> dict[str, str]:
     return pairs
 
 
-def test_env_example_covers_what_settings_and_compose_read() -> None:
+PRODUCTION_VARIABLES = {
+    "DJANGO_DEBUG",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_CSRF_TRUSTED_ORIGINS",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_HSTS_SECONDS",
+    "DATABASE_CONN_MAX_AGE",
+    "STEPWISE_LOG_FORMAT",
+    "STEPWISE_LOG_LEVEL",
+}
+
+
+def test_env_example_covers_production_settings_and_nothing_dead() -> None:
     example = env_example()
-    set_by_compose = {"DATABASE_URL", "CELERY_BROKER_URL", "STEPWISE_MODEL_DIR"}
-    optional = {"CELERY_RESULT_BACKEND"}  # Stepwise needs no result backend
-    missing = settings_env_vars() - set(example) - set_by_compose - optional
-    assert missing == set(), f"settings read variables the example does not mention: {missing}"
+    read_by_settings = settings_env_vars()
+    assert read_by_settings >= PRODUCTION_VARIABLES, "settings stopped reading a variable"
+    assert PRODUCTION_VARIABLES - set(example) == set()
     interpolated = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text(encoding="utf-8")))
     assert interpolated - set(example) == set()
+    # Every line does something: read by settings, by compose, or by gunicorn.
+    dead = set(example) - read_by_settings - interpolated - {"GUNICORN_CMD_ARGS"}
+    assert dead == set(), f"example variables nothing reads: {dead}"
+    text = (DOCKER / "stepwise.env.example").read_text(encoding="utf-8")
+    for name in re.findall(r"\$\{([A-Z_]+)", GPU_HOST.read_text(encoding="utf-8")):
+        assert f"# {name}=" in text, f"{name} (GPU hosts) is not explained in the example"
     # Secrets are blank in the template: a forgotten one stops the stack instead of leaking.
     assert example["DJANGO_SECRET_KEY"] == "" and example["POSTGRES_PASSWORD"] == ""
     assert example["DJANGO_DEBUG"] == "false"
@@ -300,8 +332,8 @@ def test_web_process_never_imports_the_model_stack() -> None:
         "        walk(p.url_patterns) if hasattr(p, 'url_patterns') else p.callback\n"
         "walk(get_resolver().url_patterns)\n"
         "import annotate.api.views, annotate.io, annotate.generations, config.health\n"
-        "from annotate.api.views import find_task\n"
-        "find_task('enqueue_generation'); find_task('evaluate_checkpoint')\n"
+        "from annotate.api.views import EVALUATE_TASK, find_task\n"
+        "find_task('enqueue_generation'); find_task(EVALUATE_TASK)\n"
         "heavy = [m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules]\n"
         "print(heavy)\n"
     )
@@ -333,17 +365,18 @@ def test_check_deploy_is_clean_under_production_settings() -> None:
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_secret_key() -> None:
+@pytest.mark.parametrize("variable", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without(variable: str) -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env=prod_env(DJANGO_SECRET_KEY=""),
+        env=prod_env(**{variable: ""}),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert f"{variable} must be set" in result.stderr
 
 
 PROBE = """
@@ -355,16 +388,18 @@ client = Client()
 out = {
     "healthz_lb": [client.get("/healthz", HTTP_HOST="10.1.2.3").status_code],
     "api_bad_host": client.get("/api/v1/me/", HTTP_HOST="10.1.2.3").status_code,
-    "api_http": client.get("/api/v1/me/", HTTP_HOST="%s"),
-    "api_https": client.get("/api/v1/me/", HTTP_HOST="%s", secure=True),
+    "api_http": client.get("/api/v1/me/", HTTP_HOST="@HOST@"),
+    "api_https": client.get("/api/v1/me/", HTTP_HOST="@HOST@", secure=True),
     "logging": settings.LOGGING["handlers"]["console"]["formatter"],
     "cookies": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
 }
+from config.celery import app
+out["celery_keeps_logging"] = not app.conf.worker_hijack_root_logger
 out["healthz_lb"].append(json.loads(client.get("/healthz", HTTP_HOST="10.1.2.3").content))
 out["api_http"] = [out["api_http"].status_code, out["api_http"].get("Location")]
 out["api_https"] = [out["api_https"].status_code, out["api_https"].get("Strict-Transport-Security")]
 print(json.dumps(out))
-""" % (PROD_HOST, PROD_HOST)
+""".replace("@HOST@", PROD_HOST)
 
 
 def test_production_settings_behave_for_probes_browsers_and_logs(tmp_path) -> None:
@@ -387,6 +422,7 @@ def test_production_settings_behave_for_probes_browsers_and_logs(tmp_path) -> No
     assert out["api_https"][0] == 401 and out["api_https"][1].startswith("max-age=31536000")
     assert out["logging"] == "json"
     assert out["cookies"] == [True, True]
+    assert out["celery_keeps_logging"] is True  # workers log JSON through LOGGING too
 
 
 # --- /healthz ------------------------------------------------------------------------------
@@ -440,7 +476,7 @@ def test_broker_probe_gives_up_within_its_timeout() -> None:
     import time
 
     started = time.monotonic()
-    with pytest.raises(Exception, match="(?i)connect"):
+    with pytest.raises(Exception, match=r"(?i)connect"):
         health.check_broker("redis://127.0.0.1:1/0", timeout=0.5)
     assert time.monotonic() - started < 2.0
 

@@ -545,3 +545,26 @@ def test_export_query_count_is_constant(native, labeler, campaign, django_assert
     # Chunks of 25: one StepRating query per chunk (3), still one query for the labels.
     with django_assert_max_num_queries(6):
         assert len(list(iter_prm800k_lines(campaign, chunk_size=25))) == 60
+
+
+def test_export_spells_unusual_text_like_json_dumps(native, labeler, campaign, tmp_path):
+    """JSON columns are spliced into lines as stored text; that text must be json.dumps'
+    spelling for quotes, backslashes, control characters, DEL and non-ASCII alike."""
+    sample, generation = native
+    sample.steps = ['Quote " and \\ back\\slash', "tab\there\x01\x7f", "é → ∑ 😀", "# Answer\n\n5"]
+    sample.save()
+    _native_label(sample, labeler, generation, [(1, False)] * 3 + [(-1, True)], "found_error")
+    (line,) = list(iter_prm800k_lines(campaign))
+    record = json.loads(line)
+    assert line == json.dumps(record)
+    assert record["question"]["pre_generated_steps"] == sample.steps
+    # An imported record with non-ASCII text and escapes comes back byte for byte too.
+    source = json.loads(PRM800K.read_text().splitlines()[3])
+    source["question"]["problem"] = "Ünïcode ∑ problem\u2028 with \\ and \x7f"
+    source["label"]["steps"][0]["completions"][0]["text"] = "ü\x02"
+    source["question"]["pre_generated_steps"][0] = "ü\x02"
+    path = write_lines(tmp_path / "u.jsonl", [source])
+    run("import_prm800k", str(path), "--campaign", "u")
+    imported = Campaign.objects.get(slug="u")
+    assert "record_json" not in Label.objects.get(sample__campaign=imported).question_extra
+    assert list(iter_prm800k_lines(imported)) == [json.dumps(source)]

@@ -308,3 +308,25 @@ def test_selection_on_imported_math_cot(tmp_path, args):
     }
     assert got == reference(campaign, **params)
     assert len(got) > 0
+
+
+@pytest.mark.django_db
+def test_pool_tolerates_malformed_steps_hash(campaign, problem):
+    """Samples written by other code paths with a non-hex steps_hash still load, and equal
+    hashes still dedup (the same stand-in digest in SQL and in Python)."""
+    for i in range(3):
+        Sample.objects.create(
+            campaign=campaign,
+            problem=problem,
+            external_id=f"odd{i}",
+            steps=["x"],
+            answer="3",
+            is_correct=False,
+            steps_hash="not-hex" if i < 2 else "ABC",
+            verifier_score=0.5,
+        )
+    first, _, third = Sample.objects.order_by("id")
+    preview = preview_selection(campaign, k=5)
+    assert list(preview.sample) == [first.pk, third.pk]
+    open_generation(campaign, k=1)  # selects `first`; its twin must stay out from now on
+    assert list(preview_selection(campaign, k=5).sample) == [third.pk]

@@ -66,6 +66,8 @@ def test_home_for_signed_in_users(personas, owned, name):
     response = personas(name).get(reverse("labeler-home"))
     assert response.status_code == 200
     assert b'data-action="next"' in response.content
+    # Only leads are shown the way to the staff pages.
+    assert (b'href="/dashboard/"' in response.content) == (name == "lead")
 
 
 def test_anonymous_is_sent_to_login_everywhere(personas, owned):
@@ -299,3 +301,19 @@ def test_login_and_logout_pages(client, labeler):
     assert client.get(reverse("labeler-home")).status_code == 302
     bad = client.post(reverse("login"), {"username": "labeler", "password": "wrong"})
     assert bad.status_code == 200 and b"didn't match" in bad.content
+
+
+def test_an_expired_lease_shows_read_only_with_the_ratings_kept(personas, owned):
+    Label.objects.get(assignment=owned).rate(0, 1)
+    Assignment.objects.filter(pk=owned.pk).update(state=Assignment.State.EXPIRED)
+    client = personas("labeler")
+    page = client.get(reverse("task", args=[owned.pk])).content.decode()
+    assert "lease on this task expired" in page
+    assert _rating_buttons(page) == (12, 0)
+    assert 'data-rating="1" aria-pressed="true"' in page
+    response = client.post(
+        reverse("task-rate", args=[owned.pk]), {"step": "1", "rating": "1"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 409
+    assert "went back to the queue" in response.content.decode()
+    assert stored_ratings(Label.objects.get(assignment=owned)) == {0: (1, False)}

@@ -111,3 +111,22 @@ def test_let_failed_labeler_pass(admin_client_lead, campaign, labeler, lead):
     _action(admin_client_lead, "screeningresult", "let_pass", [result.pk])
     result.refresh_from_db()
     assert result.passed and result.overridden_by == lead
+
+
+def test_admin_pages_render_with_the_quality_actions(
+    admin_client_lead, campaign, labeler, make_sample
+):
+    generation = Generation.objects.create(campaign=campaign, number=0, status="open")
+    Label.for_assignment(
+        Assignment.objects.create(
+            generation=generation, sample=make_sample(), labeler=labeler, state="in_progress"
+        )
+    )
+    samples = admin_client_lead.get(reverse("admin:annotate_sample_changelist")).content.decode()
+    assert "Mark as gold (Quality control)" in samples and "Mark as gold (Screening)" in samples
+    labels = admin_client_lead.get(reverse("admin:annotate_label_changelist")).content.decode()
+    assert "Use as gold (Quality control)" in labels
+    for name in ("goldstandard", "screeningresult"):
+        assert (
+            admin_client_lead.get(reverse(f"admin:annotate_{name}_changelist")).status_code == 200
+        )

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from annotate import quality
-from annotate.models import Assignment, Generation, GoldStandard, Label, ScreeningResult
+from annotate.models import Assignment, Generation, GoldStandard, Label, Sample, ScreeningResult
 from tests.quality.helpers import finish
 
 SCREENING = GoldStandard.Purpose.SCREENING
@@ -137,8 +137,17 @@ def test_qc_draw_rate():
     assert sum(quality.qc_draw(1.0, rng) for _ in range(1000)) == 1000
 
 
-def test_qc_served_at_the_rate_and_never_twice(campaign, labeler, open_generation, make_sample):
-    samples = [make_sample(2) for _ in range(300)]
+def test_qc_served_at_the_rate_and_never_twice(campaign, problem, labeler, open_generation):
+    samples = Sample.objects.bulk_create(
+        Sample(
+            campaign=campaign,
+            problem=problem,
+            external_id=f"rate-{i}",
+            steps=["One.", "Two."],
+            steps_hash=f"{i:032d}",
+        )
+        for i in range(300)
+    )
     GoldStandard.objects.bulk_create(
         GoldStandard(sample=s, purpose=QC, ratings=[1, -1], finish_reason="found_error")
         for s in samples

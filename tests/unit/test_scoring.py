@@ -7,6 +7,8 @@ import logging
 import math
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -136,6 +138,16 @@ def test_step_scores_from_rows_and_two_classes():
         aggregate([])
     with pytest.raises(ValueError):
         aggregate([0.5], "mean")  # type: ignore[arg-type]
+
+
+def test_formulas_import_without_torch():
+    # The web process uses the formulas; it must not pay for importing torch.
+    code = (
+        "import sys, selector.scoring as s; s.aggregate([0.5]); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)
 
 
 def test_plan_batches_respects_budget_and_covers_everything():

@@ -1,0 +1,703 @@
+"""The retraining loop: train → evaluate → gate → rescore the pool → open the next generation.
+
+    start_retraining     campaign row locked; refused while a training or a generation of the
+                         campaign runs (one loop at a time); a Checkpoint in `training`,
+                         its task queued on commit
+    train_checkpoint     all labels so far (train-split problems; supervision up to the first
+                         error, 3 classes) → a native PRM in the checkpoint's directory;
+                         resumable (a redelivered task continues from the last epoch)
+    evaluate_for_gate    the candidate AND the active checkpoint on one data set: the
+                         validation problems' labels, the test split's graded samples
+                         (best-of-N) and the campaign's gold first-error items
+    gate_checkpoint      promote (campaign.activate) only if the candidate beats the active
+                         one on the campaign's `promotion_metric` by more than
+                         `promotion_min_delta`; otherwise `rejected`, numbers kept. Then the
+                         triggering generation is completed and the next one is queued
+                         (`workers.tasks.enqueue_generation`: rescore with the active
+                         checkpoint, select, assign)
+
+Validation data is the same for every checkpoint of a campaign: a problem is held out iff a
+hash of its text falls below `VAL_FRACTION` (`validation_keys`), so a problem once held out
+stays held out as labels accumulate, no loop checkpoint ever trains on it, and the gate's two
+evaluations see exactly the same labeled steps.
+
+Triggers (`due_generations`, run by the beat task `check_retraining`): a campaign with
+`auto_retrain` whose newest generation is open and has `retrain_label_target` finished labels
+(default: all its regular assignments), once per generation (failed attempts are retried up to
+`MAX_ATTEMPTS`); or the campaign's own beat schedule (`retrain_campaign`). After a label-target
+retraining the next generation always opens (with the old checkpoint if the new one was
+rejected); after a scheduled or manual one only when the candidate was promoted.
+
+torch is imported only inside the functions that run a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import (
+    Assignment,
+    Campaign,
+    Checkpoint,
+    Generation,
+    GoldStandard,
+    Label,
+    Problem,
+    Sample,
+)
+from workers import pipeline, splits
+
+if TYPE_CHECKING:
+    from selector.training import TrainingExample
+
+logger = logging.getLogger(__name__)
+
+#: Share of a campaign's labeled problems held out for validation (stable, hash-based).
+VAL_FRACTION = 0.2
+#: Failed loop attempts for one generation before the beat check stops retrying it.
+MAX_ATTEMPTS = 3
+#: A checkpoint still `training` after this long lost its task (longer than every time limit).
+STALE_TRAINING = timedelta(hours=4)
+#: Best-of-N subsets per N (PRM800K-style random subsampling; exact below this many).
+BEST_OF_N_TRIALS = 200
+
+# Promotion metric (a key of the evaluation summary) → higher is better.
+METRICS: dict[str, bool] = {
+    "val_loss": False,
+    "step_auc": True,
+    "first_error_f1": True,
+    "best_of_n": True,
+}
+NEXT_ON_REJECT = {"label_target"}
+
+
+class LoopError(RuntimeError):
+    """The loop cannot go on (no labels to train on, a checkpoint in the wrong state)."""
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def validation_keys(keys: Iterable[str], fraction: float = VAL_FRACTION) -> set[str]:
+    """The campaign's held-out problem keys (`workers.splits.validation_keys`)."""
+    return splits.validation_keys(keys, fraction)
+
+
+def test_problem_texts(campaign: Campaign) -> set[str]:
+    return set(
+        Problem.objects.filter(campaign=campaign, split=Problem.Split.TEST).values_list(
+            "problem", flat=True
+        )
+    )
+
+
+def campaign_examples(
+    campaign: Campaign, extra: Sequence[TrainingExample] = ()
+) -> list[TrainingExample]:
+    """Examples from the campaign's finished labels (plus `extra`), minus test-split problems.
+
+    Test-split problems are evaluation data (best-of-N, gold first errors): labels on them,
+    e.g. QC answers on gold items, never reach training.
+    """
+    from workers.training_data import campaign_training_examples
+
+    test = test_problem_texts(campaign)
+    examples = [e for e in campaign_training_examples(campaign) if e.steps]
+    examples += [e for e in extra if e.steps]
+    return [e for e in examples if e.problem not in test]
+
+
+@dataclass
+class EvaluationData:
+    """One evaluation set: what every checkpoint compared in a gate is scored on."""
+
+    labeled: list = field(default_factory=list)  # TrainingExample of validation problems
+    best_of_n: list = field(default_factory=list)  # GradedSolution of test problems
+    first_error: list = field(default_factory=list)  # FirstErrorSample from gold items
+    description: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.labeled or self.best_of_n or self.first_error)
+
+
+def evaluation_data(
+    campaign: Campaign,
+    *,
+    examples: Sequence[TrainingExample] | None = None,
+    val_fraction: float = VAL_FRACTION,
+    max_test_problems: int | None = None,
+) -> EvaluationData:
+    """The campaign's evaluation set: validation labels, graded test samples, gold items."""
+    from selector.evaluation import FirstErrorSample, GradedSolution
+
+    if examples is None:
+        examples = campaign_examples(campaign)
+    held = validation_keys({e.key for e in examples}, val_fraction)
+    labeled = [e for e in examples if e.key in held]
+
+    rows = (
+        Sample.objects.for_campaign(campaign)
+        .test()
+        .filter(is_correct__isnull=False)
+        .order_by("problem_id", "pk")
+        .values_list("problem__unique_id", "problem__problem", "steps", "answer", "is_correct")
+    )
+    groups: dict[str, list] = {}
+    for unique_id, problem, steps, answer, correct in rows.iterator(chunk_size=2000):
+        if steps:
+            groups.setdefault(unique_id, []).append(
+                GradedSolution(unique_id, problem, list(steps), answer, bool(correct))
+            )
+    # Best-of-N needs a choice: problems with at least two graded samples.
+    chosen = [g for g in groups.values() if len(g) >= 2][:max_test_problems]
+    best_of_n = [s for g in chosen for s in g]
+
+    first_error = []
+    gold = (
+        GoldStandard.objects.filter(
+            sample__campaign=campaign,
+            finish_reason__in=[Label.FinishReason.FOUND_ERROR, Label.FinishReason.SOLUTION],
+        )
+        .order_by("pk")
+        .values_list("sample__problem__problem", "sample__steps", "ratings")
+    )
+    for problem, steps, ratings in gold:
+        if steps:
+            truth = ratings.index(-1) if -1 in ratings else -1
+            if truth < len(steps):
+                first_error.append(FirstErrorSample(problem, list(steps), truth))
+
+    description = {
+        "val_fraction": val_fraction,
+        "n_val_problems": len({e.key for e in labeled}),
+        "n_val_examples": len(labeled),
+        "n_val_labels": sum(len(e.ratings) for e in labeled),
+        "n_test_problems": len(chosen),
+        "n_test_samples": len(best_of_n),
+        "n_gold": len(first_error),
+    }
+    return EvaluationData(labeled, best_of_n, first_error, description)
+
+
+def _normalize_answer(answer: str) -> str:
+    from selector.grading.normalize import normalize_answer
+
+    return normalize_answer(answer) or answer.strip()
+
+
+def summarize(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The gate's candidate metrics, flat: val_loss, step_auc, first_error_f1, best_of_n."""
+    labeled = metrics.get("labeled") or {}
+    curves = metrics.get("best_of_n") or {}
+    prm = curves.get("prm") or []
+    return {
+        "val_loss": metrics.get("val_loss"),
+        "step_auc": metrics.get("step_auc"),
+        "first_error_f1": (labeled.get("first_error") or {}).get("f1"),
+        "gold_first_error_f1": (metrics.get("first_error") or {}).get("f1"),
+        "best_of_n": prm[-1][1] if prm else None,
+        "best_of_n_orm": curves["orm"][-1][1] if curves.get("orm") else None,
+        "best_of_n_majority": curves["majority"][-1][1] if curves.get("majority") else None,
+        "best_of_n_n": prm[-1][0] if prm else None,
+    }
+
+
+def evaluate(
+    checkpoint: Checkpoint,
+    data: EvaluationData,
+    *,
+    aggregation: str = "product",
+    trials: int = BEST_OF_N_TRIALS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Score `data` with the checkpoint: best-of-N curves, first-error metrics, step AUC, val
+    loss (`selector.evaluation.evaluate_checkpoint`), plus `summary`, `data` and a timestamp."""
+    from selector.evaluation import evaluate_checkpoint
+    from selector.scoring import get_adapter
+
+    metrics: dict[str, Any] = {}
+    if not data.empty:
+        adapter = get_adapter(checkpoint.path, checkpoint.adapter)
+        metrics = evaluate_checkpoint(
+            adapter,
+            best_of_n=data.best_of_n or None,
+            first_error=data.first_error or None,
+            labeled=data.labeled or None,
+            trials=trials,
+            seed=seed,
+            normalize=_normalize_answer,
+            aggregation=aggregation,
+        )
+    metrics["summary"] = summarize(metrics)
+    metrics["data"] = dict(data.description)
+    metrics["evaluated_at"] = timezone.now().isoformat()
+    return metrics
+
+
+def metric_value(summary: dict[str, Any] | None, metric: str) -> float | None:
+    if metric not in METRICS:
+        raise LoopError(f"unknown promotion metric {metric!r}; expected one of {list(METRICS)}")
+    value = (summary or {}).get(metric)
+    return None if value is None else float(value)
+
+
+def gate_decision(
+    metric: str, candidate: float | None, active: float | None, *, min_delta: float = 0.0
+) -> tuple[bool, str]:
+    """(promote?, why). Strictly better by more than `min_delta`; a tie keeps the active one."""
+    higher = METRICS[metric]
+    if candidate is None:
+        return False, f"the candidate has no {metric} (no evaluation data for it)"
+    if active is None:
+        return True, f"the active checkpoint has no {metric} on this data"
+    better = candidate > active + min_delta if higher else candidate < active - min_delta
+    relation = "beats" if better else "does not beat"
+    return better, f"{metric} {candidate:.4f} {relation} the active {active:.4f}"
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def _record(checkpoint: Checkpoint) -> dict[str, Any]:
+    return dict(checkpoint.training_record or {})
+
+
+def _set_stage(checkpoint_id: int, stage: str, **extra: Any) -> None:
+    with transaction.atomic():
+        ckpt = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
+        record = _record(ckpt)
+        record["loop"] = {**record.get("loop", {}), "stage": stage, **extra}
+        ckpt.training_record = record
+        ckpt.save(update_fields=["training_record"])
+
+
+def fail_checkpoint(checkpoint_id: int, error: str) -> None:
+    """Mark a checkpoint still in training `failed`, with the error, so the loop can retry."""
+    with transaction.atomic():
+        ckpt = Checkpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
+        if ckpt is None or ckpt.status != Checkpoint.Status.TRAINING:
+            return
+        record = _record(ckpt)
+        record["loop"] = {**record.get("loop", {}), "stage": "failed", "error": error[:5000]}
+        ckpt.training_record = record
+        ckpt.status = Checkpoint.Status.FAILED
+        ckpt.save(update_fields=["training_record", "status"])
+
+
+def _fail_stale(campaign: Campaign) -> None:
+    cutoff = timezone.now() - STALE_TRAINING
+    stale = Checkpoint.objects.filter(
+        campaign=campaign, status=Checkpoint.Status.TRAINING, created_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    for pk in list(stale):
+        fail_checkpoint(pk, f"still training after {STALE_TRAINING}: its task was lost")
+
+
+def new_checkpoint(
+    campaign: Campaign, *, prefix: str, generation: int | None, loop: dict | None = None
+) -> Checkpoint:
+    """A `training` Checkpoint row with a fresh directory name under the model dir."""
+    name = f"{prefix}-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    record = {"loop": loop} if loop is not None else {}
+    return Checkpoint.objects.create(
+        campaign=campaign,
+        name=name,
+        path=str(pipeline.checkpoint_dir(campaign, name)),
+        adapter=Checkpoint.Adapter.TOKEN_CLASSIFICATION,
+        status=Checkpoint.Status.TRAINING,
+        trained_on_generation=generation,
+        training_record=record,
+    )
+
+
+def resolve_base(campaign: Campaign, base: str | Path | None) -> tuple[Path | None, str]:
+    """(base directory or None for a fresh bootstrap, lineage). Default: warm-start from the
+    active checkpoint when it is native; its lineage decides the learning rate."""
+    from selector.scoring.checkpoint import read_prm_config
+
+    if base is not None:
+        config = read_prm_config(base)
+        lineage = config.base_model if config and config.base_model == "bootstrap" else str(base)
+        return Path(base), lineage
+    active = (
+        Checkpoint.objects.filter(pk=campaign.active_checkpoint_id).first()
+        if campaign.active_checkpoint_id
+        else None
+    )
+    if active is None or active.adapter != Checkpoint.Adapter.TOKEN_CLASSIFICATION:
+        return None, "bootstrap"
+    return Path(active.path), active.base_model or active.path
+
+
+def _latest_labeled_generation(campaign: Campaign) -> int | None:
+    return (
+        Generation.objects.filter(
+            campaign=campaign, number__gte=0, assignments__label__isnull=False
+        )
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+
+
+def train_checkpoint(
+    checkpoint_id: int,
+    *,
+    base: str | Path | None = None,
+    epochs: int | None = None,
+    extra_examples: Sequence[TrainingExample] = (),
+    val_fraction: float = VAL_FRACTION,
+    device: str | None = None,
+    done_status: str | None = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> Checkpoint:
+    """Train the `training` checkpoint on all the campaign's labels so far (+ `extra_examples`).
+
+    Resumable: training continues from the last finished epoch in the checkpoint's directory.
+    Afterwards the row holds the training record; its status becomes `done_status` (`ready`
+    for the command) or stays `training` with the loop stage `evaluating`.
+    """
+    from selector.training import BOOTSTRAP_LR, train_prm
+
+    ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
+    if ckpt.status != Checkpoint.Status.TRAINING:
+        return ckpt
+    stage = _record(ckpt).get("loop", {}).get("stage")
+    if stage not in (None, "training"):
+        return ckpt
+    campaign = ckpt.campaign
+    examples = campaign_examples(campaign, extra_examples)
+    if not examples:
+        raise LoopError(f"campaign {campaign.slug} has no finished labels to train on")
+    held = validation_keys({e.key for e in examples}, val_fraction)
+    base_dir, lineage = resolve_base(campaign, base)
+    result = train_prm(
+        examples,
+        base=base_dir,
+        out_dir=Path(ckpt.path),
+        val_problems=held,
+        epochs=epochs or campaign.retrain_epochs,
+        lr=BOOTSTRAP_LR if lineage == "bootstrap" else None,
+        batch_tokens=settings.STEPWISE_TRAIN_BATCH_TOKENS,
+        device=device,
+        resume=True,
+        bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+        progress=progress,
+    )
+    data = result.to_json()
+    # Problem texts can be long and many: the row keeps a count, the JSON file beside the
+    # weights keeps the list.
+    data["held_out_problems"] = len(result.held_out_problems)
+    data["val_fraction"] = val_fraction
+    data["n_extra_examples"] = len(extra_examples)
+    with transaction.atomic():
+        locked = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
+        if locked.status != Checkpoint.Status.TRAINING:
+            return locked
+        loop = _record(locked).get("loop")
+        if loop is not None:
+            data["loop"] = {**loop, "stage": "evaluating"}
+        locked.training_record = data
+        locked.base_model = lineage
+        locked.trained_on_labels = result.n_train_labels
+        if locked.trained_on_generation is None:
+            locked.trained_on_generation = _latest_labeled_generation(campaign)
+        fields = ["training_record", "base_model", "trained_on_labels", "trained_on_generation"]
+        if done_status is not None:
+            locked.status = done_status
+            fields.append("status")
+        locked.save(update_fields=fields)
+    logger.info(
+        "checkpoint %s trained: %d train / %d val labels, val loss %s → %s",
+        checkpoint_id,
+        result.n_train_labels,
+        result.n_val_labels,
+        result.initial_val_loss,
+        result.final_val_loss,
+    )
+    return locked
+
+
+# --- evaluation and the gate -----------------------------------------------------------------
+
+
+def evaluate_and_store(
+    checkpoint: Checkpoint,
+    campaign: Campaign,
+    *,
+    data: EvaluationData | None = None,
+    trials: int = BEST_OF_N_TRIALS,
+) -> dict[str, Any]:
+    """Evaluate and store in `checkpoint.metrics` (an earlier gate record is kept)."""
+    if data is None:
+        data = evaluation_data(campaign)
+    metrics = evaluate(checkpoint, data, aggregation=campaign.score_aggregation, trials=trials)
+    with transaction.atomic():
+        locked = Checkpoint.objects.select_for_update().get(pk=checkpoint.pk)
+        gate = (locked.metrics or {}).get("gate")
+        locked.metrics = {**metrics, **({"gate": gate} if gate else {})}
+        locked.save(update_fields=["metrics"])
+    checkpoint.metrics = locked.metrics
+    return locked.metrics
+
+
+def compare_with_active(
+    candidate: Checkpoint,
+    campaign: Campaign,
+    *,
+    data: EvaluationData | None = None,
+    trials: int = BEST_OF_N_TRIALS,
+) -> dict[str, Any]:
+    """Evaluate the candidate and the active checkpoint on ONE data set.
+
+    The candidate's `metrics` get its evaluation and `metrics["gate"]` both summaries (the
+    decision still open). The active checkpoint's own `metrics` are written only when it has
+    none yet (a bootstrap model), so a checkpoint's metrics are those of its first evaluation.
+    """
+    if data is None:
+        data = evaluation_data(campaign)
+    evaluate_and_store(candidate, campaign, data=data, trials=trials)
+    active = None
+    if campaign.active_checkpoint_id and campaign.active_checkpoint_id != candidate.pk:
+        active = Checkpoint.objects.get(pk=campaign.active_checkpoint_id)
+    active_summary = None
+    if active is not None:
+        if (active.metrics or {}).get("summary"):
+            # Its own metrics stay those of its first evaluation; this one goes in the gate.
+            metrics = evaluate(active, data, aggregation=campaign.score_aggregation, trials=trials)
+        else:
+            metrics = evaluate_and_store(active, campaign, data=data, trials=trials)
+        active_summary = metrics["summary"]
+    metric = campaign.promotion_metric
+    gate = {
+        "metric": metric,
+        "higher_is_better": METRICS.get(metric),
+        "min_delta": campaign.promotion_min_delta,
+        "data": dict(data.description),
+        "candidate": candidate.metrics["summary"],
+        "active": active_summary,
+        "active_checkpoint": active.pk if active else None,
+        "decision": None,
+    }
+    with transaction.atomic():
+        locked = Checkpoint.objects.select_for_update().get(pk=candidate.pk)
+        locked.metrics = {**locked.metrics, "gate": gate}
+        locked.save(update_fields=["metrics"])
+    candidate.metrics = locked.metrics
+    return gate
+
+
+def evaluate_for_gate(checkpoint_id: int, *, trials: int = BEST_OF_N_TRIALS) -> bool:
+    """The loop's evaluation stage; True when the gate should be queued."""
+    ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
+    if ckpt.status != Checkpoint.Status.TRAINING:
+        return False
+    stage = _record(ckpt).get("loop", {}).get("stage")
+    if stage == "gating":
+        return True  # a redelivery after the evaluation was stored
+    if stage != "evaluating":
+        return False
+    campaign = Campaign.objects.get(pk=ckpt.campaign_id)
+    compare_with_active(ckpt, campaign, trials=trials)
+    _set_stage(checkpoint_id, "gating")
+    return True
+
+
+def apply_gate(candidate: Checkpoint, campaign: Campaign) -> dict[str, Any]:
+    """Decide on the stored gate numbers: promote (activate) or reject; inside a transaction
+    that holds the campaign row lock. Returns the completed gate record."""
+    gate = dict((candidate.metrics or {}).get("gate") or {})
+    if not gate:
+        raise LoopError(f"checkpoint {candidate.pk} has no gate evaluation")
+    metric = gate["metric"]
+    if gate.get("active_checkpoint") != campaign.active_checkpoint_id:
+        promote, reason = False, "the active checkpoint changed during evaluation; re-evaluate"
+    elif gate.get("active_checkpoint") is None:
+        promote, reason = True, "no active checkpoint"
+    else:
+        promote, reason = gate_decision(
+            metric,
+            metric_value(gate.get("candidate"), metric),
+            metric_value(gate.get("active"), metric),
+            min_delta=float(gate.get("min_delta") or 0.0),
+        )
+    gate.update(
+        decision="promoted" if promote else "rejected",
+        reason=reason,
+        decided_at=timezone.now().isoformat(),
+    )
+    candidate.metrics = {**candidate.metrics, "gate": gate}
+    if promote:
+        candidate.save(update_fields=["metrics"])
+        campaign.activate(candidate)
+    else:
+        candidate.status = Checkpoint.Status.REJECTED
+        candidate.save(update_fields=["metrics", "status"])
+    logger.info(
+        "campaign %s, checkpoint %s: %s (%s)", campaign.slug, candidate.pk, gate["decision"], reason
+    )
+    return gate
+
+
+def gate_checkpoint(checkpoint_id: int) -> dict[str, Any] | None:
+    """The loop's gate stage, then the next generation (see the module docstring).
+
+    Idempotent: a decided checkpoint is left alone. Returns the gate record, None if skipped.
+    """
+    from workers.tasks import enqueue_generation
+
+    with transaction.atomic():
+        ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
+        campaign = Campaign.objects.select_for_update().get(pk=ckpt.campaign_id)
+        ckpt = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
+        loop = _record(ckpt).get("loop", {})
+        if ckpt.status != Checkpoint.Status.TRAINING or loop.get("stage") != "gating":
+            return None
+        # Out of `training` first: activate() then sees a finished checkpoint.
+        ckpt.status = Checkpoint.Status.READY
+        gate = apply_gate(ckpt, campaign)
+        advance = gate["decision"] == "promoted" or loop.get("reason") in NEXT_ON_REJECT
+        next_number = None
+        if advance:
+            number = loop.get("generation")
+            if number is not None:
+                Generation.objects.filter(
+                    campaign=campaign, number=number, status=Generation.Status.OPEN
+                ).update(status=Generation.Status.COMPLETE, completed_at=timezone.now())
+            try:
+                next_number = enqueue_generation(campaign).number
+            except pipeline.PipelineError as exc:
+                logger.warning("campaign %s: no next generation: %s", campaign.slug, exc)
+        record = _record(ckpt)
+        record["loop"] = {**loop, "stage": "done", "next_generation": next_number}
+        ckpt.training_record = record
+        ckpt.save(update_fields=["training_record"])
+    return gate
+
+
+# --- triggers --------------------------------------------------------------------------------
+
+
+def label_target(campaign: Campaign, generation: Generation) -> int:
+    """Finished labels that trigger retraining: the campaign's target, else every slot."""
+    if campaign.retrain_label_target:
+        return campaign.retrain_label_target
+    return generation.selections.count() * campaign.overlap
+
+
+def finished_labels(generation: Generation) -> int:
+    return Label.objects.filter(
+        assignment__generation=generation,
+        assignment__kind=Assignment.Kind.REGULAR,
+        finish_reason__isnull=False,
+    ).count()
+
+
+def _attempts(campaign: Campaign, number: int) -> tuple[bool, int]:
+    """(a non-failed loop checkpoint exists for generation `number`, failed attempts)."""
+    rows = Checkpoint.objects.filter(
+        campaign=campaign, training_record__loop__generation=number
+    ).values_list("status", flat=True)
+    statuses = list(rows)
+    failed = sum(s == Checkpoint.Status.FAILED for s in statuses)
+    return len(statuses) > failed, failed
+
+
+def due_generations(campaigns: Iterable[Campaign] | None = None) -> list[Generation]:
+    """Open generations that reached their label target and were not retrained on yet."""
+    if campaigns is None:
+        campaigns = Campaign.objects.filter(auto_retrain=True)
+    due = []
+    for campaign in campaigns:
+        newest = campaign.generations.filter(number__gte=0).order_by("-number").first()
+        if newest is None or newest.status != Generation.Status.OPEN:
+            continue
+        target = label_target(campaign, newest)
+        if target <= 0 or finished_labels(newest) < target:
+            continue
+        started, failed = _attempts(campaign, newest.number)
+        if started or failed >= MAX_ATTEMPTS:
+            continue
+        due.append(newest)
+    return due
+
+
+def start_retraining(
+    campaign: Campaign, *, reason: str, generation: Generation | None = None
+) -> Checkpoint | None:
+    """Create the loop's checkpoint and queue its training once committed; None (nothing
+    started) while the campaign has a training or a running generation.
+
+    `generation`: the open generation whose labels triggered it (label-target trigger);
+    otherwise the campaign's newest open generation, if any, is the one the loop advances.
+    """
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        _fail_stale(locked)
+        if Checkpoint.objects.filter(campaign=locked, status=Checkpoint.Status.TRAINING).exists():
+            return None
+        if locked.generations.filter(status__in=pipeline.RUNNING_STATES).exists():
+            return None
+        if generation is None:
+            generation = (
+                locked.generations.filter(number__gte=0, status=Generation.Status.OPEN)
+                .order_by("-number")
+                .first()
+            )
+        elif reason == "label_target":
+            fresh = Generation.objects.get(pk=generation.pk)
+            started, failed = _attempts(locked, fresh.number)
+            if fresh.status != Generation.Status.OPEN or started or failed >= MAX_ATTEMPTS:
+                return None
+        number = generation.number if generation is not None else None
+        checkpoint = new_checkpoint(
+            locked,
+            prefix=f"gen{number}" if number is not None else "retrain",
+            generation=number,
+            loop={
+                "reason": reason,
+                "generation": number,
+                "stage": "training",
+                "started_at": timezone.now().isoformat(),
+            },
+        )
+        transaction.on_commit(partial(_queue_training, checkpoint.pk))
+    logger.info(
+        "campaign %s: retraining (%s) as checkpoint %s", campaign.slug, reason, checkpoint.pk
+    )
+    return checkpoint
+
+
+def _queue_training(checkpoint_id: int) -> None:
+    # Never raise out of on_commit: a broker that is down shows as a failed checkpoint.
+    from workers import loop_tasks
+
+    try:
+        loop_tasks.train_checkpoint.delay(checkpoint_id)
+    except Exception as exc:
+        logger.exception("could not run the training of checkpoint %s", checkpoint_id)
+        fail_checkpoint(checkpoint_id, f"{type(exc).__name__}: {exc}")
+
+
+def check_retraining() -> list[int]:
+    """Start the loop for every due generation; returns the new checkpoints' ids."""
+    started = []
+    for generation in due_generations():
+        checkpoint = start_retraining(
+            generation.campaign, reason="label_target", generation=generation
+        )
+        if checkpoint is not None:
+            started.append(checkpoint.pk)
+    return started

@@ -1,0 +1,23 @@
+"""Create the retraining loop's default beat schedule (also done after every `migrate`).
+
+    setup_schedules [--every-seconds N]
+
+Creates "stepwise: check retraining" (workers.loop_tasks.check_retraining, every 5 minutes)
+when missing; an existing row, with a lead's edits, is left as it is.
+"""
+
+from django.core.management.base import BaseCommand
+
+from workers.schedules import ensure_default_schedules
+
+
+class Command(BaseCommand):
+    help = "Create the default periodic retraining check (editable under Periodic tasks)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--every-seconds", type=int, help="Interval of a new row.")
+
+    def handle(self, *args, every_seconds: int | None = None, **options):
+        task = ensure_default_schedules(every_seconds=every_seconds)
+        state = "enabled" if task.enabled else "disabled"
+        self.stdout.write(f"Periodic task “{task.name}” ({task.task}): {task.schedule}, {state}.")

@@ -1,0 +1,145 @@
+"""Simulate the active-learning loop with labelers whose ratings come from known step truth,
+and compare selection strategies at equal label budgets (see `workers.simulation`).
+
+    simulate --source processbench [--strategies per_problem,global,random] [--budget N]
+             [--rounds R] [--seeds 0,1] [--epochs E] [--out DIR]
+    simulate --source teacher --teacher PATH [--pool FILE] …
+
+Runs in this process on plain data (no database rows, no Celery). Writes to --out:
+results.csv, results.json, summary.md (table + data-efficiency ratios) and
+quality_vs_labels.png.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from workers import simulation
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+class Command(BaseCommand):
+    help = "Compare active selection strategies against random with simulated labelers."
+
+    def add_arguments(self, parser):
+        data = Path(settings.BASE_DIR) / "data"
+        parser.add_argument("--source", choices=["processbench", "teacher"], default="processbench")
+        parser.add_argument("--data", default=str(data / "processbench_math.jsonl"))
+        parser.add_argument("--teacher", metavar="PATH", help="Teacher PRM (--source teacher).")
+        parser.add_argument(
+            "--train-teacher",
+            action="store_true",
+            help="First train the teacher at --teacher on ProcessBench's expert labels "
+            "(--data), with --teacher-hidden/--teacher-layers/--max-length.",
+        )
+        parser.add_argument("--teacher-hidden", type=int, default=64)
+        parser.add_argument("--teacher-layers", type=int, default=2)
+        parser.add_argument("--teacher-epochs", type=int, default=6)
+        parser.add_argument("--pool", default=str(data / "math_cot_samples.jsonl"))
+        parser.add_argument("--threshold", type=float, default=simulation.TEACHER_THRESHOLD)
+        parser.add_argument("--strategies", default=",".join(simulation.STRATEGIES))
+        parser.add_argument("--budget", type=int, default=400)
+        parser.add_argument("--rounds", type=int, default=5)
+        parser.add_argument("--seeds", default="0,1,2")
+        parser.add_argument("--epochs", type=int, default=4)
+        parser.add_argument("--k-per-problem", type=int, default=1)
+        parser.add_argument("--eval-fraction", type=float, default=0.2)
+        parser.add_argument("--limit", type=int, help="Use only the first N solutions.")
+        parser.add_argument("--hidden", type=int, default=simulation.DEFAULT_MODEL["hidden"])
+        parser.add_argument("--layers", type=int, default=simulation.DEFAULT_MODEL["layers"])
+        parser.add_argument(
+            "--max-length", type=int, default=simulation.DEFAULT_MODEL["max_length"]
+        )
+        parser.add_argument("--device", help="cpu or cuda; default CUDA when available.")
+        parser.add_argument("--out", default="simulation", metavar="DIR")
+        parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+
+    def handle(self, *args, **opts):
+        strategies = [s.strip() for s in opts["strategies"].split(",") if s.strip()]
+        unknown = set(strategies) - set(simulation.STRATEGIES)
+        if unknown or not strategies:
+            raise CommandError(f"--strategies: choose from {', '.join(simulation.STRATEGIES)}")
+        if opts["rounds"] < 1 or opts["budget"] < opts["rounds"]:
+            raise CommandError("need --rounds ≥ 1 and --budget ≥ --rounds")
+        model = dict(simulation.DEFAULT_MODEL)
+        model.update(hidden=opts["hidden"], layers=opts["layers"], max_length=opts["max_length"])
+        config = simulation.SimConfig(
+            strategies=strategies,
+            budget=opts["budget"],
+            rounds=opts["rounds"],
+            seeds=_ints(opts["seeds"]),
+            eval_fraction=opts["eval_fraction"],
+            k_per_problem=opts["k_per_problem"],
+            epochs=opts["epochs"],
+            model=model,
+            device=opts["device"],
+        )
+        started = time.perf_counter()
+        teacher_info = None
+        if opts["source"] == "processbench":
+            items = simulation.load_processbench(opts["data"], limit=opts["limit"])
+        else:
+            if not opts["teacher"]:
+                raise CommandError("--source teacher needs --teacher PATH")
+            if opts["train_teacher"]:
+                self.stderr.write("Training the teacher PRM on ProcessBench's expert labels…")
+                teacher_model = {
+                    **model,
+                    "hidden": opts["teacher_hidden"],
+                    "layers": opts["teacher_layers"],
+                }
+                record = simulation.train_teacher(
+                    opts["data"],
+                    Path(opts["teacher"]),
+                    model=teacher_model,
+                    epochs=opts["teacher_epochs"],
+                    device=opts["device"],
+                )
+                teacher_info = {
+                    "model": teacher_model,
+                    "epochs": opts["teacher_epochs"],
+                    "val_metrics": record["val_metrics"],
+                    "n_train_examples": record["n_train_examples"],
+                    "n_val_examples": record["n_val_examples"],
+                }
+            self.stderr.write("Labeling the pool with the teacher PRM…")
+            items = simulation.load_teacher_items(
+                opts["pool"],
+                opts["teacher"],
+                threshold=opts["threshold"],
+                limit=opts["limit"],
+                device=opts["device"],
+            )
+        out = Path(opts["out"])
+        with tempfile.TemporaryDirectory(prefix="stepwise-sim-") as work:
+            try:
+                rows = simulation.run_simulation(
+                    items, config, Path(work), log=lambda m: self.stderr.write(m)
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        summary = simulation.write_outputs(
+            rows,
+            config,
+            out,
+            source=opts["source"],
+            seconds=time.perf_counter() - started,
+            data=simulation.describe(items, config.eval_fraction),
+            extra={"teacher": teacher_info} if teacher_info else None,
+        )
+        if opts["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+            return
+        self.stdout.write((out / "summary.md").read_text(encoding="utf-8"))
+        self.stdout.write(
+            f"Wrote {out}/results.csv, results.json, summary.md, quality_vs_labels.png"
+        )
