@@ -9,7 +9,6 @@ campaign row lock, so two concurrent calls never pick the same samples. Workers 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,14 +113,15 @@ def resolve_scores(campaign: Campaign, scores: ScoreSourceArg) -> Checkpoint | N
     return checkpoint
 
 
-_HEX = re.compile(r"^[0-9a-f]{32}$")
-
-
 def _digest(steps_hash: str) -> bytes:
-    """The 16-byte fingerprint behind a steps_hash (malformed ones hash to a stable stand-in)."""
-    if _HEX.match(steps_hash):
-        return bytes.fromhex(steps_hash)
-    return hashlib.md5(steps_hash.encode("utf-8")).digest()  # same rule as the SQL below
+    """The 16-byte fingerprint behind a steps_hash; one that is not 32 hex digits (written by
+    some other path) gets a stable stand-in, so equal hashes still dedup."""
+    if len(steps_hash) == 32:
+        try:
+            return bytes.fromhex(steps_hash)
+        except ValueError:
+            pass
+    return hashlib.md5(steps_hash.encode("utf-8")).digest()
 
 
 def _digests(hexes: list[str]) -> np.ndarray:
@@ -137,10 +137,8 @@ def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
     """The pool as SQL with no NULL column, so COPY's binary rows have a fixed width."""
     sample, problem = Sample._meta.db_table, Problem._meta.db_table
     selection, score = Selection._meta.db_table, Score._meta.db_table
-    fingerprint = (
-        "CASE WHEN s.steps_hash ~ '^[0-9a-f]{32}$' THEN decode(s.steps_hash, 'hex') "
-        "ELSE decode(md5(s.steps_hash), 'hex') END"
-    )
+    # Malformed hashes make decode() fail or give another width: load_pool then falls back.
+    fingerprint = "decode(s.steps_hash, 'hex')"
     if checkpoint is None:
         score_column, source, extra = "s.verifier_score", "", "AND s.verifier_score IS NOT NULL"
     else:
@@ -155,7 +153,7 @@ def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
         f"JOIN {problem} p ON p.id = s.problem_id {source} "
         f"LEFT JOIN {selection} sel ON sel.sample_id = s.id "
         f"WHERE s.campaign_id = {int(campaign.pk)} AND p.split = 'train' "
-        f"AND s.answer IS NOT NULL AND sel.id IS NULL {extra} ORDER BY s.id"
+        f"AND s.answer IS NOT NULL AND sel.id IS NULL {extra}"  # numpy sorts: no disk sort
     )
 
 
@@ -177,26 +175,35 @@ _ROW = np.dtype(
 )
 
 
+class _OddRows(Exception):
+    """The pool holds a steps_hash that is not 32 hex digits: use the general path."""
+
+
 def _load_pool_copy(campaign: Campaign, checkpoint: Checkpoint | None) -> list[np.ndarray]:
     """PostgreSQL: the pool through COPY … (FORMAT BINARY) straight into numpy (63 bytes a
-    row, no Python object per row), so 10⁶ samples load in about a second."""
+    row, no Python object per row), so 10⁶ samples load in a couple of seconds."""
+    import psycopg
+
     from selector.selection import FINGERPRINT_DTYPE
 
     buffer = bytearray()
-    with connection.cursor() as cursor:
-        sql = f"COPY ({_pool_sql(campaign, checkpoint)}) TO STDOUT (FORMAT BINARY)"
-        with cursor.cursor.copy(sql) as copy:
-            for data in copy:
-                buffer += data
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # savepoint: may fail
+            sql = f"COPY ({_pool_sql(campaign, checkpoint)}) TO STDOUT (FORMAT BINARY)"
+            with cursor.cursor.copy(sql) as copy:
+                for data in copy:
+                    buffer += data
+    except psycopg.Error:
+        raise _OddRows from None  # decode() refused a malformed steps_hash
     header = 11 + 4 + 4 + int.from_bytes(buffer[15:19], "big")
     body = memoryview(buffer)[header:-2]  # less the trailer (-1 as int16)
     if len(body) % _ROW.itemsize:
-        raise RuntimeError("unexpected COPY row layout while loading the selection pool")
+        raise _OddRows
     rows = np.frombuffer(body, dtype=_ROW)
-    if len(rows) and not (
-        (rows["n"] == 5).all() and (rows["l5"] == 16).all() and (rows["l4"] == 1).all()
-    ):
-        raise RuntimeError("unexpected COPY row layout while loading the selection pool")
+    if len(rows) and not ((rows["n"] == 5).all() and (rows["l5"] == 16).all()):
+        raise _OddRows
+    order = np.argsort(rows["id"], kind="stable")
+    rows = rows[order]
     return [
         rows["id"].astype(np.int64),
         rows["problem"].astype(np.int64),
@@ -221,7 +228,10 @@ def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
         "excluded_fingerprints": _digests([h for _, h in ex]),
     }
     if connection.vendor == "postgresql":
-        return Pool(*_load_pool_copy(campaign, checkpoint), **excluded)
+        try:
+            return Pool(*_load_pool_copy(campaign, checkpoint), **excluded)
+        except _OddRows:
+            pass
 
     if checkpoint is None:
         qs = (

@@ -80,7 +80,7 @@ def line_chart(
     height: int = 260,
 ) -> Chart:
     """Lay out `series` [(name, [(x, y)])] in data space → SVG coordinates (None y skipped)."""
-    left, right, top, bottom = 48, 12, 10, 36
+    left, right, top, bottom = 48, 12, 22, 36
     pts = [(x, y) for _, data in series for x, y in data if y is not None]
     tx = (lambda v: math.log2(v)) if log2_x else (lambda v: float(v))
     if pts:

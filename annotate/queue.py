@@ -58,9 +58,10 @@ def _lock(queryset: QuerySet) -> QuerySet:
 
 
 def _newest_open(campaign_ref: str):
+    """The id of the campaign's open generation that comes first in queue order."""
     return (
         Generation.objects.filter(campaign=OuterRef(campaign_ref), status=Generation.Status.OPEN)
-        .order_by("-id")
+        .order_by("-number", "-id")
         .values("id")[:1]
     )
 
@@ -77,24 +78,56 @@ def campaigns_for(user, campaign: Campaign | None = None) -> list[Campaign]:
     )
 
 
-def _lock_user_and_list_campaigns(user, campaign: Campaign | None) -> list[Campaign]:
-    """Lock the user's row (one claim at a time per user) and return `campaigns_for(user)`,
-    in one query: the membership rows joined to the user, `FOR UPDATE OF` the user.
+def _live_of(user, campaign: Campaign | None) -> QuerySet[Assignment]:
+    """The user's in-progress assignments (in `campaign`, when the claim is for one)."""
+    mine = Assignment.objects.filter(labeler=user, state=Assignment.State.IN_PROGRESS)
+    if campaign is not None:
+        mine = mine.filter(sample__campaign=campaign)
+    return mine
 
-    The campaign columns come from the query's snapshot, taken before any wait for the lock:
-    they may miss a change made a moment ago, which orders or configures one claim slightly
-    differently but hands out nothing twice; every query after this one sees current data.
-    A user on no campaign locks nothing and gets no regular work, only their own lease."""
+
+class _Conflict(Exception):
+    """A claim found the user already holding work its first query did not show: roll the
+    claim back and run it again with a fresh look (see `_next_assignment`)."""
+
+
+def _lock_user_and_list_campaigns(
+    user, campaign: Campaign | None, now: datetime
+) -> tuple[list[Campaign], bool | None]:
+    """Lock the user's row (one claim at a time per user) and list `campaigns_for(user)`, in
+    one query: the membership rows joined to the user, `FOR UPDATE OF` the user.
+
+    Returns the campaigns, each with `newest_open` (the generation to read first) and
+    `has_stale` (whether a lapsed lease may wait there), and whether the user holds an
+    in-progress assignment (None when they are on no campaign, so there was no row to tell).
+    All of these come from the query's snapshot, taken before any wait for the lock, so they
+    are hints: a campaign setting a moment old changes nothing that matters, a lapsed lease
+    is looked for again, and a claim that believed the user idle re-checks that in its
+    writes (`_Conflict`). Every query after this one sees current data."""
     membership = Campaign.labelers.through.objects.filter(user=user)
     if campaign is not None:
         membership = membership.filter(campaign=campaign)
+    lapsed = Assignment.objects.filter(
+        _stale(now),
+        kind=Assignment.Kind.REGULAR,
+        generation__campaign=OuterRef("campaign"),
+        generation__status=Generation.Status.OPEN,
+    )
     rows = membership.select_related("campaign", "user").annotate(
-        newest_open=_newest_open("campaign")
+        newest_open=_newest_open("campaign"),
+        has_stale=Exists(lapsed),
+        busy=Exists(_live_of(user, campaign)),
     )
     if _skip_locked():
         rows = rows.select_for_update(of=("user",))
-    ordered = rows.order_by(F("newest_open").desc(nulls_last=True), "campaign_id")
-    return [row.campaign for row in ordered]
+    campaigns = []
+    busy = None
+    for row in rows.order_by(F("newest_open").desc(nulls_last=True), "campaign_id"):
+        row.campaign.newest_open = row.newest_open
+        row.campaign.has_stale = row.has_stale
+        busy = row.busy
+        campaigns.append(row.campaign)
+    return campaigns, busy
 
 
 def _candidates(user, campaign: Campaign | None) -> QuerySet[Assignment]:
@@ -155,30 +188,48 @@ def claim(
     *,
     campaign: Campaign | None = None,
     generation_number: int | None = None,
+    unless_busy: QuerySet[Assignment] | None = None,
 ) -> Assignment:
     """Give `assignment` to `user` under a fresh lease and open its label.
 
     An unclaimed slot is claimed in place. A slot under a lapsed lease is taken over: the old
     one is marked `expired` (keeping its partial label) and a fresh one is claimed.
     `campaign` and `generation_number`, when the caller has them, save reading them again.
+    With `unless_busy`, the first write also checks that this queryset is empty (a `NOT
+    EXISTS` in its WHERE, so no extra query) and raises `_Conflict` when it is not.
     """
     now = now or timezone.now()
+    first_write = Assignment.objects.filter(pk=assignment.pk)
+    if unless_busy is not None:
+        first_write = first_write.exclude(Exists(unless_busy))
+    lease = lease_until(assignment, now, campaign)
     if assignment.state == Assignment.State.IN_PROGRESS:
+        expired = first_write.filter(state=Assignment.State.IN_PROGRESS).update(
+            state=Assignment.State.EXPIRED
+        )
+        if not expired:
+            raise _Conflict()
         assignment.state = Assignment.State.EXPIRED
-        assignment.save(update_fields=["state"])
         assignment = Assignment(
             generation_id=assignment.generation_id,
             sample_id=assignment.sample_id,
             kind=assignment.kind,
+            labeler=user,
+            state=Assignment.State.IN_PROGRESS,
+            claimed_at=now,
+            lease_expires_at=lease,
         )
-    assignment.labeler = user
-    assignment.state = Assignment.State.IN_PROGRESS
-    assignment.claimed_at = now
-    assignment.lease_expires_at = lease_until(assignment, now, campaign)
-    if assignment.pk is None:
         assignment.save()
     else:
-        assignment.save(update_fields=["labeler", "state", "claimed_at", "lease_expires_at"])
+        claimed = first_write.update(
+            labeler=user, state=Assignment.State.IN_PROGRESS, claimed_at=now, lease_expires_at=lease
+        )
+        if not claimed:
+            raise _Conflict()
+        assignment.labeler = user
+        assignment.state = Assignment.State.IN_PROGRESS
+        assignment.claimed_at = now
+        assignment.lease_expires_at = lease
     Label.open_for(assignment, generation_number)
     return assignment
 
@@ -213,9 +264,7 @@ def expire_stale_leases(now: datetime | None = None, limit: int = SWEEP_LIMIT) -
 
 def _own_lease(user, campaign: Campaign | None, now: datetime) -> Assignment | None:
     """The labeler's in-progress assignment (even if its lease lapsed unswept), renewed."""
-    mine = Assignment.objects.filter(labeler=user, state=Assignment.State.IN_PROGRESS)
-    if campaign is not None:
-        mine = mine.filter(sample__campaign=campaign)
+    mine = _live_of(user, campaign)
     if _skip_locked():
         mine = mine.select_for_update(of=("self",))
     # Annotations, not select_related: compiling the joined columns costs more than the query.
@@ -235,14 +284,18 @@ def _own_lease(user, campaign: Campaign | None, now: datetime) -> Assignment | N
     return own
 
 
-def _served(item: Assignment | None, user) -> Assignment | None:
-    """A gold item from the quality hooks, claimed for `user` with its label open."""
+def _served(item: Assignment | None, user, unless_busy=None) -> Assignment | None:
+    """A gold item from the quality hooks, claimed for `user` with its label open.
+
+    `unless_busy` (see `claim`): the user must hold nothing else in progress."""
     if item is None:
         return None
     if item.labeler_id is None:
-        return claim(item, user)
+        return claim(item, user, unless_busy=unless_busy)
     if item.labeler_id != user.pk or item.state != Assignment.State.IN_PROGRESS:
         return None
+    if unless_busy is not None and unless_busy.exclude(pk=item.pk).exists():
+        raise _Conflict()
     Label.open_for(item)
     return item
 
@@ -250,25 +303,52 @@ def _served(item: Assignment | None, user) -> Assignment | None:
 def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
     """Locked: the oldest lapsed lease first (work coming back), else the queue's head.
 
+    The queue is read one open generation at a time, newest first, in slot order: a walk
+    along the `assignment_unclaimed_queue` index (generation, id) that stops at the first slot
+    this user may take, instead of sorting every open slot of the campaign on each claim.
+    `campaign.newest_open` (from the claim's first query) names the generation to try first.
     The slot carries its generation's number (`generation_number`) for its label."""
     candidates = _candidates(user, campaign).annotate(generation_number=F("generation__number"))
-    stale = _lock(candidates.filter(_stale(now)).order_by("lease_expires_at", "id")).first()
-    if stale is not None:
-        return stale
+    if getattr(campaign, "has_stale", True):
+        stale = _lock(candidates.filter(_stale(now)).order_by("lease_expires_at", "id")).first()
+        if stale is not None:
+            return stale
     unclaimed = candidates.filter(state=Assignment.State.OPEN, labeler__isnull=True)
-    return _lock(unclaimed.order_by("-generation__number", "-generation_id", "id")).first()
+    newest = getattr(campaign, "newest_open", None)
+    if newest is not None:
+        slot = _lock(unclaimed.filter(generation_id=newest).order_by("generation_id", "id")).first()
+        if slot is not None:
+            return slot
+    older = (
+        Generation.objects.filter(campaign=campaign, status=Generation.Status.OPEN)
+        .exclude(pk=newest)
+        .order_by("-number", "-id")
+        .values_list("pk", flat=True)
+    )
+    for generation_id in older:
+        slot = _lock(
+            unclaimed.filter(generation_id=generation_id).order_by("generation_id", "id")
+        ).first()
+        if slot is not None:
+            return slot
+    return None
 
 
-def _regular(user, campaign: Campaign, now: datetime, rng) -> Assignment | None:
+def _regular(user, campaign: Campaign, now: datetime, rng, unless_busy) -> Assignment | None:
     """QC at the campaign's rate while regular work remains, else the next regular slot."""
     candidate = _next_slot(user, campaign, now)
     if candidate is None:
         return None
-    qc = _served(quality.maybe_qc_item(user, campaign, rng), user)
+    qc = _served(quality.maybe_qc_item(user, campaign, rng), user, unless_busy)
     if qc is not None:
         return qc
     return claim(
-        candidate, user, now, campaign=campaign, generation_number=candidate.generation_number
+        candidate,
+        user,
+        now,
+        campaign=campaign,
+        generation_number=candidate.generation_number,
+        unless_busy=unless_busy,
     )
 
 
@@ -290,35 +370,52 @@ def next_assignment(
     skipped.
     """
     now = now or timezone.now()
+    trust_hint = True
     for attempt in range(CLAIM_ATTEMPTS):
         try:
-            return _next_assignment(user, campaign, now, rng)
+            return _next_assignment(user, campaign, now, rng, trust_hint)
+        except _Conflict:
+            # A concurrent request of the same user (another tab) claimed work after this
+            # claim's first query took its snapshot: look again, this time for certain.
+            trust_hint = False
         except IntegrityError:
             # A live assignment of the same sample reached this user from outside the queue
             # meanwhile (the user lock keeps the queue itself from doing so): the transaction
             # is rolled back whole, and the retry's candidate query no longer offers it.
             if attempt == CLAIM_ATTEMPTS - 1:
                 raise
-    return None
+    return _next_assignment(user, campaign, now, rng, trust_hint=False)
 
 
-def _next_assignment(user, campaign: Campaign | None, now: datetime, rng) -> Assignment | None:
+def _next_assignment(
+    user, campaign: Campaign | None, now: datetime, rng, trust_hint: bool
+) -> Assignment | None:
+    """One claim, in one transaction.
+
+    With `trust_hint`, the first query's snapshot says whether the user holds work: when it
+    says no, the own-lease query is skipped and every write that gives the user work checks
+    it again (`unless_busy`), raising `_Conflict` if a concurrent tab got there first.
+    Without it, the own lease is read after the lock, so nothing can conflict."""
     with transaction.atomic():
         # One claim at a time per user: concurrent tabs get the same task, not two.
-        campaigns = _lock_user_and_list_campaigns(user, campaign)
-        own = _own_lease(user, campaign, now)
-        if own is not None:
-            return own
+        campaigns, busy = _lock_user_and_list_campaigns(user, campaign, now)
+        unless_busy = None
+        if trust_hint and busy is False:
+            unless_busy = _live_of(user, campaign)
+        else:
+            own = _own_lease(user, campaign, now)
+            if own is not None:
+                return own
         for each in campaigns:
             try:
-                screening = _served(quality.next_screening_item(user, each), user)
+                screening = _served(quality.next_screening_item(user, each), user, unless_busy)
             except quality.ScreeningFailed:
                 if campaign is not None:
                     raise
                 continue
             if screening is not None:
                 return screening
-            item = _regular(user, each, now, rng)
+            item = _regular(user, each, now, rng, unless_busy)
             if item is not None:
                 return item
     return None

@@ -17,9 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "stepwise_bench"
-PROCESSBENCH = ROOT.parent / "shared" / "data" / "processbench_math.jsonl"
-if not PROCESSBENCH.exists():
-    PROCESSBENCH = Path("/work/shared/data/processbench_math.jsonl")
+PROCESSBENCH = ROOT / "data" / "processbench_math.jsonl"
 
 
 def bench_url() -> str:

@@ -61,9 +61,7 @@ from requests.cookies import RequestsCookieJar
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_DB = "stepwise_load"
 PASSWORD = "load-test-password"
-PROCESSBENCH = ROOT.parent / "shared" / "data" / "processbench_math.jsonl"
-if not PROCESSBENCH.exists():
-    PROCESSBENCH = Path("/work/shared/data/processbench_math.jsonl")
+PROCESSBENCH = ROOT / "data" / "processbench_math.jsonl"
 STEP_ROW = re.compile(r'<li class="step[^"]*" id="step-(\d+)"')
 VERSION = re.compile(r'id="task-bar" data-version="(\d*)"')
 TARGETS_MS = {"rate": 50.0, "next": 100.0}

@@ -43,11 +43,7 @@ H100_SXM_BF16_DENSE_TFLOPS = 989.0
 
 
 def find_data() -> Path:
-    repo = Path(__file__).resolve().parents[1]
-    for base in (repo / "shared" / "data", repo.parent / "shared" / "data"):
-        if (base / "processbench_math.jsonl").is_file():
-            return base / "processbench_math.jsonl"
-    raise SystemExit("processbench_math.jsonl not found; pass --data")
+    return Path(__file__).resolve().parents[1] / "data" / "processbench_math.jsonl"
 
 
 def load_samples(path: Path, limit: int) -> list[tuple[str, list[str]]]:

@@ -28,6 +28,9 @@ Triggers (`due_generations`, run by the beat task `check_retraining`): a campaig
 retraining the next generation always opens (with the old checkpoint if the new one was
 rejected); after a scheduled or manual one only when the candidate was promoted.
 
+Training warm-starts from the active checkpoint when it is native (a bootstrap lineage keeps
+the bootstrap learning rate), else builds a bootstrap model from the labeled text.
+
 torch is imported only inside the functions that run a model.
 """
 

@@ -58,8 +58,10 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("per_problem", "global", "random")
 METRICS = ("step_auc", "f1", "val_loss")
 TEACHER_THRESHOLD = 0.2
-#: Tiny by default: a default run fits two shared CPU cores in minutes.
-DEFAULT_MODEL = {"hidden": 32, "layers": 1, "heads": 2, "vocab_size": 1000, "max_length": 256}
+#: Small by default, so a default run fits two shared CPU cores (~10 min a seed). 512 tokens hold
+#: the problem and ~4 ProcessBench steps (at 256 only ~1.8 steps fit and 2/3 of first errors
+#: fall out); hidden 32 × 1 layer learned nothing measurable on ProcessBench in 400 labels.
+DEFAULT_MODEL = {"hidden": 64, "layers": 2, "heads": 2, "vocab_size": 1000, "max_length": 512}
 
 
 @dataclass
@@ -96,11 +98,12 @@ class SimConfig:
     eval_fraction: float = 0.2
     k_per_problem: int = 1
     wrong_fraction: float = 0.8
-    epochs: int = 4
+    epochs: int = 6
     batch_tokens: int = 2048
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
     metric: str = "step_auc"
     device: str | None = None
+    lr: float | None = None  # None: the bootstrap learning rate
 
     def batches(self) -> list[int]:
         """Labels added per round: equal shares, the remainder spread over the first rounds."""
@@ -220,6 +223,22 @@ def train_teacher(
     return result.to_json()
 
 
+def teacher_record(teacher: Path) -> dict[str, Any] | None:
+    """What the summary says about a teacher trained by `train_teacher` (None otherwise)."""
+    path = teacher / "training_record.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    options = record.get("hyperparameters", {}).get("bootstrap_options") or {}
+    return {
+        "model": options or "see its stepwise_prm.json",
+        "epochs": record.get("epochs_completed"),
+        "val_metrics": record.get("val_metrics") or {},
+        "n_train_examples": record.get("data", {}).get("n_train_examples"),
+        "n_val_examples": record.get("data", {}).get("n_val_examples"),
+    }
+
+
 # --- selection -------------------------------------------------------------------------------
 
 
@@ -255,26 +274,34 @@ def choose(
         )
         return [int(i) for i in picked]
     if strategy == "per_problem":
-        picked = select(
-            problem,
-            order,
-            scores,
-            wrong,
-            fingerprint,
-            strategy="per_problem",
-            k=k_per_problem,
-            **common,
-        )
-        groups: dict[int, list[int]] = {}
-        for i in picked:
-            groups.setdefault(int(problem[i]), []).append(int(i))
-        keys = sorted(groups)
-        rng.shuffle(keys)
+        # K per problem, whole problems in a random order; when one pass over the problems
+        # does not fill the batch, the next pass takes each problem's next K.
+        taken = labeled.copy()
         out: list[int] = []
-        for key in keys:
-            if len(out) >= n:
+        while len(out) < n and not taken.all():
+            picked = select(
+                problem,
+                order,
+                scores,
+                wrong,
+                fingerprint,
+                strategy="per_problem",
+                k=k_per_problem,
+                excluded=taken,
+                wrong_fraction=wrong_fraction,
+            )
+            if len(picked) == 0:
                 break
-            out.extend(groups[key][: n - len(out)])
+            groups: dict[int, list[int]] = {}
+            for i in picked:
+                groups.setdefault(int(problem[i]), []).append(int(i))
+            keys = sorted(groups)
+            rng.shuffle(keys)
+            for key in keys:
+                if len(out) >= n:
+                    break
+                out.extend(groups[key][: n - len(out)])
+            taken[out] = True
         return out
     raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
 
@@ -351,7 +378,7 @@ def _train_and_measure(
         out_dir=out_dir,
         val_problems=0.0,
         epochs=config.epochs,
-        lr=BOOTSTRAP_LR,
+        lr=config.lr or BOOTSTRAP_LR,
         batch_tokens=config.batch_tokens,
         seed=seed,
         device=config.device,

@@ -8,11 +8,11 @@ assignment is no longer in progress, is read-only.
 
 Every action runs in one transaction that locks the label and its assignment (one
 `SELECT … FOR UPDATE OF label, assignment` that also loads the sample and campaign), so a
-burst of clicks is applied one at a time, renews the lease, and adds the client's active time
-(bounded: see `bounded_time_ms`). Rule violations raise a `LabelingError` subclass whose
-message is fit to show the labeler. Each action reports the step states before and after it
-(`ActionResult.before/after`, read under the lock), so a page can be re-rendered from what was
-saved without reading it back.
+burst of clicks is applied one at a time, renews the lease (to within `LEASE_RENEWAL_STEP` of
+a full one), and adds the client's active time (bounded: see `bounded_time_ms`). Rule
+violations raise a `LabelingError` subclass whose message is fit to show the labeler. Each
+action reports the step states before and after it (`ActionResult.before/after`, read under
+the lock), so a page can be re-rendered from what was saved without reading it back.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from django.utils import timezone
 MAX_TIME_DELTA_MS = 10 * 60 * 1000
 # Allowance for clock skew and network latency on top of the wall time since the last save.
 TIME_SLACK_MS = 5_000
+# A save renews the lease when that extends it by at least this (or a tenth of the lease, if
+# shorter): an active labeler always keeps nearly the whole lease, and a burst of ratings
+# writes the assignment row about once a minute instead of on every click.
+LEASE_RENEWAL_STEP = timedelta(minutes=1)
 
 RATINGS = (-1, 0, 1)
 
@@ -546,9 +550,12 @@ class LabelRules:
                 assignment.submitted_at = now
                 assignment.save(update_fields=["state", "submitted_at"])
             else:
-                # Leases renew on every save, so an active labeler never loses the task.
+                # Saves renew the lease, so an active labeler never loses the task.
                 # (The label's sample is the assignment's, loaded with its campaign.)
-                minutes = self.sample.campaign.lease_minutes
-                assignment.lease_expires_at = now + timedelta(minutes=minutes)
-                assignment.save(update_fields=["lease_expires_at"])
+                lease = timedelta(minutes=self.sample.campaign.lease_minutes)
+                until = now + lease
+                current = assignment.lease_expires_at
+                if current is None or until - current >= min(LEASE_RENEWAL_STEP, lease / 10):
+                    assignment.lease_expires_at = until
+                    assignment.save(update_fields=["lease_expires_at"])
         return added

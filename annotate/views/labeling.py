@@ -8,9 +8,11 @@ that changed plus the bar and notices, swapped out of band (`HX-Reswap: none`); 
 (no or old `seen`, an error, a finished task) it is the whole `task` fragment. Rules live in
 `Label` (see `label_rules`); these views only check who is asking, parse input and render.
 
-Cost of a rating (PostgreSQL): session and user, then one transaction of lock-and-load (label,
-assignment, sample, campaign), the step ratings, the rating write, the label and the lease
-updates: seven queries.
+Cost of a rating, as Django counts queries: session and user, then one transaction (BEGIN,
+COMMIT) of lock-and-load (label, assignment, sample, campaign), the step ratings, the rating
+and the label writes: eight. The lease is rewritten about once a minute, the assignment closed
+by the rating that ends the task: one more then. The answer is rendered from the state the
+action committed (`ActionResult.after`), after the commit, without reading it back.
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ def _changes(label: Label, result: ActionResult, after: LabelSnapshot) -> list |
     if result.finished or result.before is None:
         return None
     before = label.snapshot(state=result.before)
-    if before.editable != after.editable or before.total != after.total:
+    if before.editable != after.editable:
         return None
     return [new for old, new in zip(before.steps, after.steps, strict=True) if old != new]
 

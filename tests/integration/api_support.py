@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.data import DATA_DIR
+
 JSONL = "application/x-ndjson"
 API = "/api/v1"
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-if not DATA.is_dir():  # the repository sits at /work/main beside /work/shared
-    DATA = Path("/work/shared/data")
+DATA = DATA_DIR
 COT = DATA / "math_cot_samples.jsonl"
 
 

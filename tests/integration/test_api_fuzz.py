@@ -30,11 +30,6 @@ MAX_EXAMPLES = 8
 TIME_BUDGET_S = 60.0
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def keep_test_connection():
     """Serve WSGI requests inside the test transaction, as Django's test client does.

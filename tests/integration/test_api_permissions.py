@@ -42,12 +42,6 @@ PERSONAS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The shared persona fixtures hash three passwords per test; PBKDF2 would dominate.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(lead, labeler, other_labeler, campaign, problem, sample, tmp_path):
     sample.verifier_score = 0.4

@@ -23,11 +23,6 @@ from tests.integration.api_support import (
 )
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def streamed_lines(response) -> list[dict]:
     assert response.status_code == 200
     assert response["Content-Type"].startswith(JSONL)

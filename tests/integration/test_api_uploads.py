@@ -15,11 +15,6 @@ from annotate.models import Campaign, Label, Problem, Sample, StepRating
 from tests.integration.api_support import API, JSONL, jsonl, session_client, token_client
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def problem_line(i: int) -> dict:
     return {
         "unique_id": f"p/{i}",

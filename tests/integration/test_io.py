@@ -32,10 +32,9 @@ from annotate.models import (
 )
 from selector.grading import extract_answer, grade_answer
 from selector.selection import steps_fingerprint
+from tests.data import DATA_DIR
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-if not DATA.is_dir():  # the repository sits at /work/main beside /work/shared
-    DATA = Path("/work/shared/data")
+DATA = DATA_DIR
 PRM800K = DATA / "prm800k_examples.jsonl"
 COT = DATA / "math_cot_samples.jsonl"
 MATH500 = DATA / "math500.jsonl"

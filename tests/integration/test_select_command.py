@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,10 +25,9 @@ from annotate.models import (
     Selection,
 )
 from selector.selection import reference_select, steps_fingerprint
+from tests.data import DATA_DIR
 
-COT = Path(__file__).resolve().parents[3] / "shared" / "data" / "math_cot_samples.jsonl"
-if not COT.exists():
-    COT = Path("/work/shared/data/math_cot_samples.jsonl")
+COT = DATA_DIR / "math_cot_samples.jsonl"
 
 
 def make_pool(campaign: Campaign, n_problems: int = 5, per_problem: int = 12) -> None:

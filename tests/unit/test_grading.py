@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +23,9 @@ from selector.grading import (
 from selector.grading import worker as grading_worker
 from selector.grading.grader import _grade_cheap, _grade_full
 from selector.grading.normalize import canonical_form, latex_to_text
+from tests.data import DATA_DIR
 
-DATA = Path(
-    os.environ.get("STEPWISE_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
+DATA = DATA_DIR
 
 # (given, ground truth, expected): the grading table.
 CASES = [

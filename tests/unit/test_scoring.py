@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import DATA_DIR
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -54,20 +56,7 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-def _shared_data() -> Path:
-    repo = Path(__file__).resolve().parents[2]
-    candidates = [
-        Path(os.environ["STEPWISE_SHARED_DATA"]) if "STEPWISE_SHARED_DATA" in os.environ else None,
-        repo / "shared" / "data",
-        repo.parent / "shared" / "data",
-    ]
-    for c in candidates:
-        if c is not None and (c / "scored_sample_example.json").is_file():
-            return c
-    raise FileNotFoundError("shared/data not found; set STEPWISE_SHARED_DATA")
-
-
-DATA = _shared_data()
+DATA = DATA_DIR
 WORDS_TEXT = """
 what is one plus two three four five six seven so the answer we add get then
 x y z = 1 2 3 4 5 6 7 8 9 0 + - * / ( ) . , : Step ки be careful system user assistant

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 import pytest
+
+from tests.data import DATA_DIR
 
 torch = pytest.importorskip("torch")
 
@@ -44,18 +45,6 @@ WORDS = [
     "we",
     "get",
 ]
-
-
-def _shared_data() -> Path:
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (
-        Path(os.environ["STEPWISE_SHARED_DATA"]) if "STEPWISE_SHARED_DATA" in os.environ else None,
-        repo / "shared" / "data",
-        repo.parent / "shared" / "data",
-    ):
-        if candidate is not None and (candidate / "prm800k_examples.jsonl").is_file():
-            return candidate
-    raise FileNotFoundError("shared/data not found; set STEPWISE_SHARED_DATA")
 
 
 def _step(rng: random.Random, rating: int) -> str:
@@ -125,7 +114,7 @@ def test_examples_keep_supervision_up_to_the_first_error():
 
 
 def _records() -> list[dict]:
-    path = _shared_data() / "prm800k_examples.jsonl"
+    path = DATA_DIR / "prm800k_examples.jsonl"
     return [json.loads(line) for line in path.open(encoding="utf-8")]
 
 
@@ -162,12 +151,10 @@ def test_phase1_alternatives_become_extra_examples_on_the_real_file():
         for r in phase1
     )
     phase2 = [r for r in records if is_phase2(r)]
-    all_examples = load_prm800k_examples(_shared_data() / "prm800k_examples.jsonl")
+    all_examples = load_prm800k_examples(DATA_DIR / "prm800k_examples.jsonl")
     assert len(all_examples) == len(phase1) + alternatives + len(phase2)
     assert alternatives > 40
-    only_paths = load_prm800k_examples(
-        _shared_data() / "prm800k_examples.jsonl", alternatives=False
-    )
+    only_paths = load_prm800k_examples(DATA_DIR / "prm800k_examples.jsonl", alternatives=False)
     assert len(all_examples) - len(only_paths) == alternatives
 
 

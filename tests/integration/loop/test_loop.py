@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Checkpoint, Generation
 from annotate.queue import next_assignment
@@ -145,3 +146,23 @@ def test_default_schedule_exists_and_campaign_schedule_is_linked(campaign):
     assert json.loads(task.kwargs) == {"campaign_id": campaign.pk}
     assert ensure_campaign_schedule(campaign).pk == task.pk
     assert PeriodicTask.objects.filter(task=task.task).count() == 1
+
+
+@pytest.mark.django_db
+def test_leads_edit_retraining_in_the_admin(client, lead, campaign):
+    client.force_login(lead)
+    url = reverse("admin:annotate_campaign_change", args=[campaign.pk])
+    html = client.get(url).content.decode()
+    for name in ("auto_retrain", "retrain_label_target", "retrain_schedule", "promotion_metric"):
+        assert f'name="{name}"' in html
+
+    response = client.post(
+        reverse("admin:annotate_campaign_changelist"),
+        {"action": "retrain_now", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    checkpoint = Checkpoint.objects.get(campaign=campaign)
+    assert checkpoint.status == Checkpoint.Status.TRAINING  # queued on commit, never run here
+    assert checkpoint.training_record["loop"]["reason"] == "manual"
+    assert f"training checkpoint {checkpoint.pk} queued" in response.content.decode()

@@ -161,6 +161,11 @@ def test_generations_run_unattended(campaign, labeler, other_labeler, processes)
         assert candidate.trained_on_labels > labels_seen  # all labels so far, more each time
         labels_seen = candidate.trained_on_labels
         gate = candidate.metrics["gate"]
+        print(  # shown with -s: what the loop decided, on which numbers
+            f"generation {number}: {gate['decision']}, val loss "
+            f"{gate['candidate']['val_loss']:.4f} vs active {gate['active']['val_loss']:.4f}, "
+            f"{candidate.trained_on_labels} step labels"
+        )
         # Candidate and active were measured on the same data.
         assert gate["active_checkpoint"] == active.pk
         assert gate["data"] == candidate.metrics["data"]

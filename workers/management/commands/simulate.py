@@ -50,7 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--budget", type=int, default=400)
         parser.add_argument("--rounds", type=int, default=5)
         parser.add_argument("--seeds", default="0,1,2")
-        parser.add_argument("--epochs", type=int, default=4)
+        parser.add_argument("--epochs", type=int, default=6)
         parser.add_argument("--k-per-problem", type=int, default=1)
         parser.add_argument("--eval-fraction", type=float, default=0.2)
         parser.add_argument("--limit", type=int, help="Use only the first N solutions.")
@@ -111,6 +111,8 @@ class Command(BaseCommand):
                     "n_train_examples": record["n_train_examples"],
                     "n_val_examples": record["n_val_examples"],
                 }
+            else:
+                teacher_info = simulation.teacher_record(Path(opts["teacher"]))
             self.stderr.write("Labeling the pool with the teacher PRM…")
             items = simulation.load_teacher_items(
                 opts["pool"],
