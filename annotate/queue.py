@@ -22,12 +22,17 @@ sweep (re-opening unclaimed slots). QC and screening slots are per-labeler, so t
 marked expired: the quality hooks serve gold afresh.
 
 Locks: the asking user's row is locked first (one claim at a time per user, so two tabs
-cannot take two tasks; the same query lists the user's campaigns, which may be a moment old
-without harm, while everything read after it is current), then candidate slots with
-`SELECT … FOR UPDATE OF assignment SKIP LOCKED` on PostgreSQL, so concurrent labelers pass
-each other instead of queueing on the same row. SQLite has no row locks: there the whole claim
-is one plain transaction. A regular claim costs six queries inside the transaction (lock and
-campaigns, own lease, lapsed leases, queue head, the claim, the label).
+cannot take two tasks), then candidate slots with `SELECT … FOR UPDATE OF assignment SKIP
+LOCKED` on PostgreSQL, so concurrent labelers pass each other instead of queueing on the same
+row. SQLite has no row locks: there the whole claim is one plain transaction.
+
+Cost: the query that locks the user also lists their campaigns and tells, from its snapshot,
+whether the user holds work and whether lapsed leases wait (see
+`_lock_user_and_list_campaigns`). A regular claim is then the queue head, the claim and the
+label: four statements in the transaction, a walk along the queue index that stops at the
+first slot. The own-lease and lapsed-lease queries run only when those hints say so; a claim
+that trusted "idle" re-checks it inside its own UPDATE and starts over if a concurrent tab
+was first (`_Conflict`).
 """
 
 from __future__ import annotations
@@ -316,7 +321,7 @@ def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
     unclaimed = candidates.filter(state=Assignment.State.OPEN, labeler__isnull=True)
     newest = getattr(campaign, "newest_open", None)
     if newest is not None:
-        slot = _lock(unclaimed.filter(generation_id=newest).order_by("generation_id", "id")).first()
+        slot = _lock(_queue_of(unclaimed, newest)).first()
         if slot is not None:
             return slot
     older = (
@@ -326,12 +331,22 @@ def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
         .values_list("pk", flat=True)
     )
     for generation_id in older:
-        slot = _lock(
-            unclaimed.filter(generation_id=generation_id).order_by("generation_id", "id")
-        ).first()
+        slot = _lock(_queue_of(unclaimed, generation_id)).first()
         if slot is not None:
             return slot
     return None
+
+
+def _queue_of(unclaimed: QuerySet[Assignment], generation_id: int) -> QuerySet[Assignment]:
+    """One generation's unclaimed slots in queue order, read along its queue index.
+
+    The generation is pinned with a range, not `=`: with `=` the planner may walk the primary
+    key instead (the same order once the generation is fixed), which filters out every slot
+    claimed so far on each claim, since claimed slots all sit at the head of the id order and
+    the statistics cannot tell; with a range only the (generation, id) index gives the order.
+    """
+    pinned = unclaimed.filter(generation_id__gte=generation_id, generation_id__lte=generation_id)
+    return pinned.order_by("generation_id", "id")
 
 
 def _regular(user, campaign: Campaign, now: datetime, rng, unless_busy) -> Assignment | None:

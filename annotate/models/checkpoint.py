@@ -27,9 +27,7 @@ class Checkpoint(models.Model):
     )
     name = models.CharField(max_length=200)
     path = models.CharField(max_length=1000, help_text="Local directory with the weights.")
-    adapter = models.CharField(
-        max_length=30, choices=Adapter, default=Adapter.TOKEN_CLASSIFICATION
-    )
+    adapter = models.CharField(max_length=30, choices=Adapter, default=Adapter.TOKEN_CLASSIFICATION)
     base_model = models.CharField(max_length=1000, blank=True)
     trained_on_labels = models.PositiveIntegerField(default=0)
     trained_on_generation = models.IntegerField(null=True, blank=True)
@@ -69,3 +67,6 @@ class Score(models.Model):
             # Selection pool with model scores: every score of one checkpoint, by sample.
             models.Index(fields=["checkpoint", "sample"], name="score_checkpoint_sample"),
         ]
+
+    def __str__(self) -> str:
+        return f"score {self.score:.4f}, sample {self.sample_id}, checkpoint {self.checkpoint_id}"

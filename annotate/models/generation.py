@@ -47,9 +47,7 @@ class Generation(models.Model):
     class Meta:
         ordering = ["campaign", "-number"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "number"], name="generation_unique_number"
-            )
+            models.UniqueConstraint(fields=["campaign", "number"], name="generation_unique_number")
         ]
 
     def __str__(self) -> str:
@@ -76,6 +74,9 @@ class Selection(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["generation", "rank"], name="selection_unique_rank")
         ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} of generation {self.generation_id}: sample {self.sample_id}"
 
 
 class AssignmentQuerySet(models.QuerySet):

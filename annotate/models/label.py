@@ -47,9 +47,7 @@ class Label(LabelRules, models.Model):
     )
     is_quality_control = models.BooleanField(default=False)
     is_initial_screening = models.BooleanField(default=False)
-    finish_reason = models.CharField(
-        max_length=12, choices=FinishReason, null=True, blank=True
-    )
+    finish_reason = models.CharField(max_length=12, choices=FinishReason, null=True, blank=True)
     total_time_ms = models.BigIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -129,9 +127,7 @@ class GoldStandard(models.Model):
         QUALITY_CONTROL = "qc", "Quality control"
         SCREENING = "screening"
 
-    sample = models.OneToOneField(
-        "annotate.Sample", on_delete=models.CASCADE, related_name="gold"
-    )
+    sample = models.OneToOneField("annotate.Sample", on_delete=models.CASCADE, related_name="gold")
     purpose = models.CharField(max_length=10, choices=Purpose, default=Purpose.QUALITY_CONTROL)
     ratings = models.JSONField(help_text="Gold rating per step, up to and including the first −1.")
     finish_reason = models.CharField(max_length=12, choices=FinishReason)

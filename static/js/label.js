@@ -2,8 +2,9 @@
  *
  * The server is the source of truth: a shortcut only clicks the real button, htmx POSTs it,
  * and the page shows a rating as chosen (aria-pressed) only once the server's response says
- * so (the whole task, or just the changed rows swapped out of band: see `seen` below). Shortcuts pressed while a save is in flight are queued and replayed in order, so
- * typing "3 3 1" rates three consecutive steps.
+ * so (the whole task, or just the changed rows swapped out of band: see `seen` below).
+ * Shortcuts pressed while a save is in flight are queued and replayed in order, so typing
+ * "3 3 1" rates three consecutive steps.
  */
 (function () {
   "use strict";
