@@ -106,3 +106,20 @@ def select_generation(self, generation_id: int) -> int:
 
 
 GENERATION_TASKS = (prepare_generation, score_chunk, select_generation)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    queue="gpu",
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    **RETRY,
+)
+def evaluate_checkpoint_metrics(self, checkpoint_id: int, campaign_id: int) -> dict:
+    """Evaluate any checkpoint on a campaign's data and store the numbers on it (API, admin)."""
+    from workers import loop
+
+    checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
+    campaign = Campaign.objects.get(pk=campaign_id)
+    return loop.summarize(loop.evaluate_and_store(checkpoint, campaign))
