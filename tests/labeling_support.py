@@ -6,19 +6,11 @@ import itertools
 import uuid
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from annotate.models import Assignment, Campaign, Generation, Label, Problem, Sample
 
 _ids = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """PBKDF2 takes about a second per password on the shared CI machine; tests need none of
-    its strength. Import this autouse fixture into a test module to switch it on there."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 DEFAULT_STEPS = [

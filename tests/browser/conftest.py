@@ -12,8 +12,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.labeling_support import fast_password_hashing  # noqa: F401 (autouse fixture)
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

@@ -20,7 +20,6 @@ from annotate import queue
 from annotate.models import Assignment, GoldStandard, Label
 from annotate.models.label_rules import LEASE_RENEWAL_STEP
 from tests.labeling_support import (
-    fast_password_hashing,  # noqa: F401 (autouse fixture)
     make_generation,
     make_sample,
     make_task,

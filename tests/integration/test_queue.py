@@ -11,7 +11,6 @@ from annotate import quality
 from annotate.models import Assignment, GoldStandard, Label, ScreeningResult
 from annotate.queue import available_count, expire_stale_leases, next_assignment
 from tests.labeling_support import (
-    fast_password_hashing,  # noqa: F401 (autouse fixture)
     make_generation,
     make_sample,
     open_slots,

@@ -15,7 +15,6 @@ from django.utils import timezone
 from annotate.models import Assignment, Campaign, Label
 from annotate.queue import next_assignment
 from tests.labeling_support import (
-    fast_password_hashing,  # noqa: F401 (autouse fixture)
     make_generation,
     make_sample,
     open_slots,

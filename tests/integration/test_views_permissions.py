@@ -11,7 +11,6 @@ from django.urls import reverse
 
 from annotate.models import Assignment, GoldStandard, Label
 from tests.labeling_support import (
-    fast_password_hashing,  # noqa: F401 (autouse fixture)
     make_generation,
     make_sample,
     make_task,

@@ -20,7 +20,6 @@ from annotate.models.label_rules import (
     bounded_time_ms,
 )
 from tests.labeling_support import (
-    fast_password_hashing,  # noqa: F401 (autouse fixture)
     make_task,
     stored_ratings,
 )
