@@ -58,9 +58,9 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("per_problem", "global", "random")
 METRICS = ("step_auc", "f1", "val_loss")
 TEACHER_THRESHOLD = 0.2
-#: Small by default, so a default run fits two shared CPU cores (~10 min a seed). 512 tokens hold
-#: the problem and ~4 ProcessBench steps (at 256 only ~1.8 steps fit and 2/3 of first errors
-#: fall out); hidden 32 × 1 layer learned nothing measurable on ProcessBench in 400 labels.
+#: Small by default, so a default run fits two shared CPU cores (~16 min a seed there). 512
+#: tokens hold the problem and ~4 ProcessBench steps (at 256 only ~1.8 steps fit and 2/3 of
+#: first errors fall out); hidden 32 × 1 layer learned nothing measurable in 400 labels.
 DEFAULT_MODEL = {"hidden": 64, "layers": 2, "heads": 2, "vocab_size": 1000, "max_length": 512}
 
 
@@ -229,9 +229,15 @@ def teacher_record(teacher: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    options = record.get("hyperparameters", {}).get("bootstrap_options") or {}
+    config = {}
+    if (teacher / "config.json").is_file():
+        config = json.loads((teacher / "config.json").read_text(encoding="utf-8"))
     return {
-        "model": options or "see its stepwise_prm.json",
+        "model": {
+            "hidden": config.get("hidden_size"),
+            "layers": config.get("num_hidden_layers"),
+            "max_length": record.get("hyperparameters", {}).get("max_length"),
+        },
         "epochs": record.get("epochs_completed"),
         "val_metrics": record.get("val_metrics") or {},
         "n_train_examples": record.get("data", {}).get("n_train_examples"),
