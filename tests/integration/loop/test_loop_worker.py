@@ -24,7 +24,6 @@ from annotate.queue import next_assignment
 from tests.integration.loop.support import make_campaign_pool, rate_from_truth
 from tests.integration.pipeline.test_pipeline_worker import (
     BROKER,
-    REPO,
     Workers,
     flush_broker,
 )
@@ -52,20 +51,9 @@ class LoopProcesses(Workers):
     """The pipeline test's worker processes, plus celery beat on the database scheduler."""
 
     def start_beat(self, name: str) -> subprocess.Popen:
-        log = (self.tmp_path / f"{name}.log").open("wb")
         cmd = [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "INFO"]
         cmd += ["-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.procs.append(proc)
-        return proc
+        return self.spawn(name, cmd)
 
 
 @pytest.fixture

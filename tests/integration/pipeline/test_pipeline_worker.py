@@ -104,10 +104,14 @@ class Workers:
         }
 
     def start(self, name: str) -> subprocess.Popen:
-        log = (self.tmp_path / f"{name}.log").open("wb")
         cmd = [sys.executable, "-m", "celery", "-A", "config", "worker"]
         cmd += ["-Q", "gpu,default", "-c", "1", "--pool", "prefork", "-n", f"{name}@%h"]
         cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+        return self.spawn(name, cmd)
+
+    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        """Start `cmd` in its own process group (so a test can kill it whole), logging to a file."""
+        log = (self.tmp_path / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             cmd,
             cwd=REPO,
