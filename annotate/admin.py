@@ -301,13 +301,18 @@ class LabelAdmin(admin.ModelAdmin):
         "id",
         "sample",
         "labeler",
-        "generation",
+        "prm800k_generation",
         "finish_reason",
         "total_time_ms",
         "is_quality_control",
         "is_initial_screening",
     ]
-    list_filter = ["finish_reason", "is_quality_control", "is_initial_screening", "generation"]
+    list_filter = [
+        "finish_reason",
+        "is_quality_control",
+        "is_initial_screening",
+        "prm800k_generation",
+    ]
     search_fields = ["labeler__username", "labeler_uuid", "sample__external_id"]
     raw_id_fields = ["assignment", "sample", "labeler"]
     list_select_related = ["sample", "labeler"]

@@ -503,7 +503,7 @@ def import_prm800k(
                     Label(
                         sample_id=pk,
                         labeler_uuid=rec["labeler_str"],
-                        generation=rec["generation"],
+                        prm800k_generation=rec["generation"],
                         is_quality_control=rec["is_qc"],
                         is_initial_screening=rec["is_screening"],
                         finish_reason=rec["finish_reason"],
@@ -556,7 +556,7 @@ def finished_labels(campaign: Campaign, generation: int | None = None):
     qs = Label.objects.filter(sample__campaign=campaign, finish_reason__isnull=False).annotate(
         export_generation=Case(
             When(assignment__kind=Assignment.Kind.SCREENING, then=Value(-1)),
-            default=Coalesce(F("assignment__generation__number"), F("generation")),
+            default=Coalesce(F("assignment__generation__number"), F("prm800k_generation")),
             output_field=IntegerField(),
         )
     )

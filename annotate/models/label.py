@@ -1,10 +1,67 @@
+"""A labeler's verdict on one sample, and the PRM800K phase-2 labeling rules as its methods.
+
+Steps are rated in order: a step can be rated once every step before it is rated
+non-negative. A −1 ends the task (`found_error`) and clears any later ratings; rating the
+last step non-negative ends it (`solution`); `bad_problem` and `give_up` end it at any time.
+Changing an earlier rating to 0/+1 keeps the later ones. A finished label, or one whose
+assignment is no longer in progress, is read-only.
+
+Actions (`rate`, `flag`, `undo_last`, `finish`, `heartbeat`) expect the caller to hold the
+row lock, inside `transaction.atomic()`: `Label.objects.locked()` locks a label with its
+assignment and loads its sample and campaign. Each action renews the lease (to within
+`LEASE_RENEWAL_STEP` of a full one) and adds the client's active time (bounded: see
+`bounded_time_ms`). Rule violations raise a `LabelingError` before anything is written.
+"""
+
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
-from annotate.models.label_rules import LabelRules
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotate.models.assignment import Assignment
+from annotate.models.label_steps import (
+    ActionResult,
+    InvalidFinishReason,
+    InvalidRating,
+    InvalidStep,
+    LabelSnapshot,
+    LeaseLost,
+    NothingToUndo,
+    StepOutOfOrder,
+    StepState,
+    StepView,
+    TaskClosed,
+)
+
+# A client may claim at most this much active time per request, whatever it sends.
+MAX_TIME_DELTA_MS = 10 * 60 * 1000
+# Allowance for clock skew and network latency on top of the wall time since the last save.
+TIME_SLACK_MS = 5_000
+# A save renews the lease when that extends it by at least this (or a tenth of the lease, if
+# shorter): an active labeler always keeps nearly the whole lease, and a burst of ratings
+# writes the assignment row about once a minute instead of on every click.
+LEASE_RENEWAL_STEP = timedelta(minutes=1)
+
+RATINGS = (-1, 0, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STEP_NAMES = {1: "positive", 0: "neutral", -1: "negative"}
+
+
+def bounded_time_ms(elapsed_ms: object, since_last_save_ms: float) -> int:
+    """The active time to accept: non-negative, at most the wall time since the last save
+    (plus slack), and at most `MAX_TIME_DELTA_MS`, so a bad client cannot add hours."""
+    try:
+        value = int(elapsed_ms)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    bound = min(MAX_TIME_DELTA_MS, max(0, int(since_last_save_ms)) + TIME_SLACK_MS)
+    return max(0, min(value, bound))
 
 
 class FinishReason(models.TextChoices):
@@ -14,7 +71,45 @@ class FinishReason(models.TextChoices):
     GIVE_UP = "give_up"
 
 
-class Label(LabelRules, models.Model):
+class LabelQuerySet(models.QuerySet):
+    def finished(self) -> LabelQuerySet:
+        return self.filter(finish_reason__isnull=False)
+
+    def regular(self) -> LabelQuerySet:
+        """Labels of ordinary work: neither quality control nor screening."""
+        return self.filter(is_quality_control=False, is_initial_screening=False)
+
+    def gold(self, purpose: str | None = None) -> LabelQuerySet:
+        """QC and screening labels (only one `GoldStandard.Purpose`'s, if given) whose sample
+        has gold to compare them with."""
+        if purpose == GoldStandard.Purpose.SCREENING:
+            flags = Q(is_initial_screening=True)
+        elif purpose == GoldStandard.Purpose.QUALITY_CONTROL:
+            flags = Q(is_quality_control=True)
+        else:
+            flags = Q(is_quality_control=True) | Q(is_initial_screening=True)
+        return self.filter(flags, sample__gold__isnull=False)
+
+    def for_campaign(self, campaign) -> LabelQuerySet:
+        return self.filter(sample__campaign=campaign)
+
+    def for_labeler(self, user) -> LabelQuerySet:
+        return self.filter(labeler=user)
+
+    def locked(self) -> LabelQuerySet:
+        """Labels with their assignment, sample and campaign, the label and assignment rows
+        locked (use inside `transaction.atomic()`).
+
+        The inner join (`assignment__isnull=False`) is what lets PostgreSQL lock the
+        assignment row, so labels without an assignment are not found here."""
+        return (
+            self.select_related("assignment", "sample__campaign")
+            .filter(assignment__isnull=False)
+            .select_for_update(of=("self", "assignment"))
+        )
+
+
+class Label(models.Model):
     """A labeler's verdict on one sample, PRM800K-shaped.
 
     Native labels keep one `StepRating` row per rated step, written as the labeler clicks.
@@ -42,8 +137,10 @@ class Label(LabelRules, models.Model):
     labeler_uuid = models.CharField(
         max_length=64, blank=True, help_text="PRM800K's anonymous labeler id."
     )
-    generation = models.IntegerField(
-        null=True, blank=True, help_text="PRM800K generation: empty for phase 1, −1 screening."
+    prm800k_generation = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="PRM800K's generation number: empty for phase 1, −1 screening.",
     )
     is_quality_control = models.BooleanField(default=False)
     is_initial_screening = models.BooleanField(default=False)
@@ -58,43 +155,387 @@ class Label(LabelRules, models.Model):
     prm800k_steps = models.JSONField(null=True, blank=True)
     question_extra = models.JSONField(null=True, blank=True)
 
+    objects = LabelQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(total_time_ms__gte=0), name="label_time_positive")
         ]
         indexes = [
-            # Export and training: a campaign's finished labels by generation.
-            models.Index(fields=["generation", "id"], name="label_generation"),
+            # Export and training: a campaign's finished labels by PRM800K generation.
+            models.Index(fields=["prm800k_generation", "id"], name="label_prm800k_generation"),
         ]
 
     def __str__(self) -> str:
         return f"label {self.pk}"
 
+    # --- opening ----------------------------------------------------------------------------
+
+    @staticmethod
+    def prm800k_generation_of(
+        assignment: Assignment, generation_number: int | None = None
+    ) -> int | None:
+        """The PRM800K generation a label of `assignment` is filed under: −1 for screening,
+        none without a generation, else the generation's number (`generation_number`, when
+        the caller already has it)."""
+        if assignment.kind == Assignment.Kind.SCREENING:
+            return -1
+        if not assignment.generation_id:
+            return None
+        if generation_number is not None:
+            return generation_number
+        return assignment.generation.number
+
+    @classmethod
+    def _fields_for(cls, assignment: Assignment, generation_number: int | None = None) -> dict:
+        """What a new label of `assignment` starts with."""
+        return {
+            "sample_id": assignment.sample_id,
+            "labeler_id": assignment.labeler_id,
+            "prm800k_generation": cls.prm800k_generation_of(assignment, generation_number),
+            "is_quality_control": assignment.kind == Assignment.Kind.QUALITY_CONTROL,
+            "is_initial_screening": assignment.kind == Assignment.Kind.SCREENING,
+        }
+
+    @classmethod
+    def for_assignment(cls, assignment: Assignment) -> Label:
+        """The assignment's label, created on first open with its QC/screening flags set."""
+        label, _ = cls.objects.get_or_create(
+            assignment=assignment, defaults=cls._fields_for(assignment)
+        )
+        return label
+
+    @classmethod
+    def open_for(cls, assignment: Assignment, generation_number: int | None = None) -> None:
+        """Make sure the assignment has its label, without reading it: one `INSERT … ON
+        CONFLICT DO NOTHING` with the fields `for_assignment` gives a new label."""
+        label = cls(assignment_id=assignment.pk, **cls._fields_for(assignment, generation_number))
+        cls.objects.bulk_create([label], ignore_conflicts=True)
+
+    @classmethod
+    @contextmanager
+    def locked(cls, assignment_id: int, labeler_id: int) -> Iterator[Label]:
+        """A transaction holding `labeler_id`'s label of `assignment_id`, locked; an error in
+        the block rolls all of it back. Raises `DoesNotExist` when that assignment is not the
+        labeler's or has no label yet."""
+        with transaction.atomic():
+            yield cls.objects.locked().get(
+                assignment_id=assignment_id, assignment__labeler_id=labeler_id
+            )
+
+    # --- reading ----------------------------------------------------------------------------
+
     @property
     def is_finished(self) -> bool:
         return self.finish_reason is not None
 
-    @classmethod
-    def for_assignment(cls, assignment) -> Label:
-        """The assignment's label, created on first open with its QC/screening flags set."""
-        kind = assignment.kind
-        screening = kind == assignment.Kind.SCREENING
-        if screening:
-            number = -1  # PRM800K files screening questions under generation −1.
-        else:
-            number = assignment.generation.number if assignment.generation_id else None
-        label, _ = cls.objects.get_or_create(
-            assignment=assignment,
-            defaults={
-                "sample_id": assignment.sample_id,
-                "labeler_id": assignment.labeler_id,
-                "generation": number,
-                "is_quality_control": kind == assignment.Kind.QUALITY_CONTROL,
-                "is_initial_screening": screening,
-            },
+    @property
+    def step_texts(self) -> list[str]:
+        return [str(step) for step in (self.sample.steps or [])]
+
+    @property
+    def editable(self) -> bool:
+        """Open for changes: not finished, and its assignment (if any) still in progress."""
+        if self.finish_reason is not None:
+            return False
+        assignment = self.assignment if self.assignment_id else None
+        return assignment is None or assignment.state == Assignment.State.IN_PROGRESS
+
+    @property
+    def version(self) -> str:
+        """Changes with every save of the label: what a page shows is tagged with it."""
+        if self.updated_at is None:
+            return ""
+        return str((self.updated_at - _EPOCH) // timedelta(microseconds=1))
+
+    def snapshot(
+        self, *, read_only: bool = False, state: Mapping[int, StepState] | None = None
+    ) -> LabelSnapshot:
+        """Every step's rating, status and allowed actions, for the page.
+
+        `state` ({step: (rating, flagged)}, e.g. `ActionResult.after`) is used instead of the
+        stored ratings when given."""
+        if state is None:
+            state = _states(self._step_rows())
+        texts = self.step_texts
+        editable = self.editable and not read_only
+        prefix = _rated_prefix(state)
+        error_step = next((i for i in sorted(state) if state[i][0] == -1 and i < len(texts)), None)
+        current = prefix if editable and prefix < len(texts) else None
+        steps = []
+        for index, text in enumerate(texts):
+            rating, flagged = state.get(index, (None, False))
+            if error_step is not None and index > error_step:
+                status = "after_error"
+            elif rating is not None:
+                status = _STEP_NAMES[rating]
+            elif index == current:
+                status = "current"
+            else:
+                status = "locked"
+            actionable = editable and index <= prefix
+            steps.append(
+                StepView(
+                    index=index,
+                    text=text,
+                    rating=rating,
+                    flagged=flagged,
+                    status=status,
+                    can_rate=actionable,
+                    can_flag=actionable,
+                )
+            )
+        return LabelSnapshot(
+            steps=tuple(steps),
+            current=current,
+            error_step=error_step,
+            finish_reason=self.finish_reason,
+            editable=editable,
         )
-        return label
+
+    # --- actions (on a locked row) ------------------------------------------------------------
+
+    def rate(
+        self, step: int, rating: int, *, elapsed_ms: object = 0, now: datetime | None = None
+    ) -> ActionResult:
+        """Rate `step` (0-based) −1, 0 or +1; may finish the task or clear later ratings."""
+        rows = self._read_for_action()
+        now = self._check_open(now)
+        step = self._valid_step(step)
+        if rating not in RATINGS or isinstance(rating, bool):
+            raise InvalidRating()
+        before = _states(rows)
+        prefix = _rated_prefix(before)
+        if step > prefix:
+            raise StepOutOfOrder(f"Rate step {prefix + 1} first.")
+        row = rows.get(step) or StepRating(label_id=self.pk, step=step)
+        row.rating = rating
+        row.save()
+        rows[step] = row
+        cleared: tuple[int, ...] = ()
+        finish = None
+        if rating == -1:
+            later = sorted(s for s in rows if s > step)
+            cleared = tuple(s for s in later if rows[s].rating is not None)
+            if later:
+                # Steps after the first error are not part of the label: drop ratings and flags.
+                StepRating.objects.filter(label_id=self.pk, step__gt=step).delete()
+                for s in later:
+                    del rows[s]
+            finish = FinishReason.FOUND_ERROR
+        elif step == len(self.step_texts) - 1:
+            finish = FinishReason.SOLUTION
+        version = self.version
+        added = self._record(elapsed_ms, now, finish)
+        return ActionResult(
+            step=step,
+            rating=rating,
+            flagged=row.flagged,
+            cleared=cleared,
+            finish_reason=finish,
+            time_added_ms=added,
+            before=before,
+            after=_states(rows),
+            version_before=version,
+        )
+
+    def flag(
+        self,
+        step: int,
+        *,
+        flagged: bool | None = None,
+        elapsed_ms: object = 0,
+        now: datetime | None = None,
+    ) -> ActionResult:
+        """Flag (or unflag; toggles when `flagged` is None) a step up to the current one."""
+        rows = self._read_for_action()
+        now = self._check_open(now)
+        step = self._valid_step(step)
+        before = _states(rows)
+        if step > _rated_prefix(before):
+            raise StepOutOfOrder("Only steps up to the current one can be flagged.")
+        row = rows.get(step) or StepRating(label_id=self.pk, step=step)
+        row.flagged = (not row.flagged) if flagged is None else bool(flagged)
+        if not row.flagged and row.rating is None:
+            if row.pk is not None:
+                row.delete()
+            rows.pop(step, None)
+        else:
+            row.save()
+            rows[step] = row
+        version = self.version
+        added = self._record(elapsed_ms, now, None)
+        return ActionResult(
+            step=step,
+            rating=row.rating,
+            flagged=row.flagged,
+            time_added_ms=added,
+            before=before,
+            after=_states(rows),
+            version_before=version,
+        )
+
+    def undo_last(self, *, elapsed_ms: object = 0, now: datetime | None = None) -> ActionResult:
+        """Remove the rating of the last rated step, which becomes the current step again."""
+        rows = self._read_for_action()
+        now = self._check_open(now)
+        before = _states(rows)
+        rated = [s for s, r in rows.items() if r.rating is not None]
+        if not rated:
+            raise NothingToUndo()
+        step = max(rated)
+        row = rows[step]
+        previous = row.rating
+        if row.flagged:
+            row.rating = None
+            row.save()
+        else:
+            row.delete()
+            del rows[step]
+        version = self.version
+        added = self._record(elapsed_ms, now, None)
+        return ActionResult(
+            step=step,
+            rating=previous,
+            flagged=row.flagged,
+            time_added_ms=added,
+            before=before,
+            after=_states(rows),
+            version_before=version,
+        )
+
+    def finish(
+        self, reason: str, *, elapsed_ms: object = 0, now: datetime | None = None
+    ) -> ActionResult:
+        """End the task as `bad_problem` or `give_up` (ratings so far are kept).
+
+        `found_error` and `solution` come from rating steps; asking for them here is only
+        accepted when the ratings already say so.
+        """
+        if reason not in FinishReason.values:
+            raise InvalidFinishReason()
+        state = _states(self._read_for_action())
+        now = self._check_open(now)
+        if reason == FinishReason.FOUND_ERROR and not any(r == -1 for r, _ in state.values()):
+            raise InvalidFinishReason("Rate a step −1 to finish with an error.")
+        if reason == FinishReason.SOLUTION and _rated_prefix(state) < len(self.step_texts):
+            raise InvalidFinishReason("Rate every step to finish as a correct solution.")
+        version = self.version
+        added = self._record(elapsed_ms, now, reason)
+        return ActionResult(
+            finish_reason=reason,
+            time_added_ms=added,
+            before=state,
+            after=state,
+            version_before=version,
+        )
+
+    def heartbeat(self, elapsed_ms: object = 0, *, now: datetime | None = None) -> int:
+        """Add active time and renew the lease while the labeler reads; returns ms added.
+
+        A closed task ignores heartbeats (returns 0) instead of raising: the page may send
+        one last beacon after finishing.
+        """
+        self._read_for_action()
+        try:
+            now = self._check_open(now)
+        except TaskClosed:
+            return 0
+        return self._record(elapsed_ms, now, None)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _step_rows(self) -> dict[int, StepRating]:
+        if self.pk is None:
+            return {}
+        # No ordering: the model's default (label, step) would join the label table.
+        rows = StepRating.objects.filter(label_id=self.pk).order_by()
+        return {row.step: row for row in rows}
+
+    def _read_for_action(self) -> dict[int, StepRating]:
+        """The step ratings, read in one query with the label's and its assignment's current
+        state, so a copy of the label loaded before the lock never acts on stale state."""
+        label_fields = ["finish_reason", "finished_at", "total_time_ms", "updated_at"]
+        assignment_fields = ["assignment__state", "assignment__lease_expires_at"]
+        rating_fields = [f.attname for f in StepRating._meta.concrete_fields]
+        values = list(
+            Label.objects.filter(pk=self.pk)
+            .order_by()
+            .values_list(
+                *label_fields,
+                *assignment_fields,
+                *(f"ratings__{name}" for name in rating_fields),
+            )
+        )
+        split, end = len(label_fields), len(label_fields) + len(assignment_fields)
+        for name, value in zip(label_fields, values[0][:split], strict=True):
+            setattr(self, name, value)
+        if self.assignment_id:
+            self.assignment.state, self.assignment.lease_expires_at = values[0][split:end]
+        rows: dict[int, StepRating] = {}
+        for value in values:
+            if value[end] is not None:  # a label without ratings joins one row of nulls
+                row = StepRating.from_db(self._state.db, rating_fields, value[end:])
+                rows[row.step] = row
+        return rows
+
+    def _check_open(self, now: datetime | None) -> datetime:
+        if self.finish_reason is not None:
+            raise TaskClosed()
+        if self.assignment_id:
+            state = self.assignment.state
+            if state == Assignment.State.EXPIRED:
+                raise LeaseLost()
+            if state != Assignment.State.IN_PROGRESS:
+                raise TaskClosed()
+        return now or timezone.now()
+
+    def _valid_step(self, step: object) -> int:
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise InvalidStep()
+        if not 0 <= step < len(self.step_texts):
+            raise InvalidStep()
+        return step
+
+    def _record(self, elapsed_ms: object, now: datetime, finish: str | None) -> int:
+        """Save time and finish state on the label; renew or close the assignment."""
+        since = (now - self.updated_at).total_seconds() * 1000 if self.updated_at else 0
+        added = bounded_time_ms(elapsed_ms, since)
+        self.total_time_ms += added
+        fields = ["total_time_ms", "updated_at"]
+        if finish is not None:
+            self.finish_reason = finish
+            self.finished_at = now
+            fields += ["finish_reason", "finished_at"]
+        self.save(update_fields=fields)
+        if not self.assignment_id:
+            return added
+        assignment = self.assignment
+        if finish is not None:
+            assignment.submit(now)
+        else:
+            # Saves renew the lease, so an active labeler never loses the task.
+            lease = timedelta(minutes=self.sample.campaign.lease_minutes)
+            until = now + lease
+            current = assignment.lease_expires_at
+            if current is None or until - current >= min(LEASE_RENEWAL_STEP, lease / 10):
+                assignment.lease_expires_at = until
+                assignment.save(update_fields=["lease_expires_at"])
+        return added
+
+
+def _rated_prefix(state: Mapping[int, StepState]) -> int:
+    """How many steps from the first are rated (all non-negative in an open label)."""
+    count = 0
+    while count in state and state[count][0] is not None:
+        count += 1
+    return count
+
+
+def _states(rows: Mapping[int, StepRating]) -> dict[int, StepState]:
+    """{step: (rating, flagged)} of StepRating rows."""
+    return {step: (row.rating, row.flagged) for step, row in rows.items()}
 
 
 class StepRating(models.Model):

@@ -1,18 +1,13 @@
 """The labeler-facing pages: home, the queue (`/next/`), and the task page with its actions.
 
-Every action is a POST that saves before it answers: htmx requests get the task re-rendered
-from what was committed (so `aria-pressed` always reflects what was stored), plain form posts
-get a redirect back to the page. When the page says which saved version it shows (`seen`, sent
-by label.js) and that is the version the action started from, the answer is only the rows
-that changed plus the bar and notices, swapped out of band (`HX-Reswap: none`); otherwise
-(no or old `seen`, an error, a finished task) it is the whole `task` fragment. Rules live in
-`Label` (see `label_rules`); these views only check who is asking, parse input and render.
-
-Cost of a rating, as Django counts queries: session and user, then one transaction (BEGIN,
-COMMIT) of lock-and-load (label, assignment, sample, campaign), the step ratings, the rating
-and the label writes: eight. The lease is rewritten about once a minute, the assignment closed
-by the rating that ends the task: one more then. The answer is rendered from the state the
-action committed (`ActionResult.after`), after the commit, without reading it back.
+Each action is a POST that reads: parse the form, lock the requester's label
+(`_get_locked_label_for_user`), call the rule on `Label` (`label.rate(...)`), render. htmx
+requests get the task re-rendered from what was committed (so `aria-pressed` always reflects
+what was stored), plain form posts a redirect back to the page. When the page says which saved
+version it shows (`seen`, sent by label.js) and that is the version the action started from,
+the answer is only the rows that changed plus the bar and notices, swapped out of band
+(`HX-Reswap: none`); otherwise (no or old `seen`, an error, a finished task) it is the whole
+`task` fragment.
 """
 
 from __future__ import annotations
@@ -24,6 +19,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -31,7 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap
 
 from annotate import quality
 from annotate.models import Assignment, Campaign, Label, ScreeningResult
-from annotate.models.label_rules import ActionResult, LabelingError, LabelSnapshot
+from annotate.models.label_steps import ActionResult, LabelingError, LabelSnapshot
 from annotate.queue import available_count, next_assignment
 
 RATING_CHOICES = (
@@ -75,14 +71,8 @@ def _get_assignment_for_user(
 
 def _agreement_display(user) -> str:
     """QC agreement so far as a percentage, or an em dash before any QC item is scored."""
-    measure = getattr(quality, "labeler_agreement", None)
-    if measure is None:
-        return "—"
-    value = measure(user)
-    score = getattr(value, "score", value)
-    if not isinstance(score, int | float):
-        return "—"
-    return f"{100 * score:.0f}%"
+    score = quality.labeler_agreement(user).score
+    return "—" if score is None else f"{100 * score:.0f}%"
 
 
 @require_GET
@@ -91,7 +81,9 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     mine = Assignment.objects.for_labeler(user)
     recent = (
-        Label.objects.filter(labeler=user, finish_reason__isnull=False, assignment__isnull=False)
+        Label.objects.for_labeler(user)
+        .finished()
+        .filter(assignment__isnull=False)
         .select_related("sample__problem", "assignment")
         .order_by("-finished_at", "-id")[:10]
     )
@@ -185,30 +177,23 @@ def _parse_int(value: str | None) -> int | None:
         return None
 
 
-def _describe(result: ActionResult) -> str | None:
-    """What the page says after an action beyond what the buttons and banner show."""
-    if not result.cleared:
-        return None
+def _describe_cleared(result: ActionResult) -> str:
+    """What the page says when a −1 cleared later ratings (the buttons do not show that)."""
     first, last = result.cleared[0] + 1, result.cleared[-1] + 1
     steps = f"step {first}" if first == last else f"steps {first}–{last}"
     return f"Step {result.step + 1} is now −1, so the later ratings ({steps}) were cleared."
 
 
-def _run(
-    request: HttpRequest, assignment_id: int, action: Callable[[Label], Any]
-) -> tuple[Label, Any]:
-    """`action(label)` on the requester's label, loaded and locked in one query.
-
-    404 unless the assignment is the requester's; its label is created on first use.
-    """
-    for _attempt in range(2):
-        try:
-            with Label.locked(assignment_id, request.user.pk) as label:
-                return label, action(label)
-        except Label.DoesNotExist:
-            # Not theirs (404 here), or no label yet: open it, then lock it.
-            Label.open_for(_get_assignment_for_user(request, assignment_id))
-    raise Http404("No such task.")
+def _get_locked_label_for_user(request: HttpRequest, assignment_id: int) -> Label:
+    """The requester's label of the assignment, row-locked (call inside `transaction.atomic()`),
+    opened on first use; 404 unless the assignment is theirs."""
+    mine = Label.objects.locked().filter(assignment__labeler=request.user)
+    try:
+        return mine.get(assignment_id=assignment_id)
+    except Label.DoesNotExist:
+        # Not theirs (404 here), or no label yet: open it, then lock it.
+        Label.open_for(_get_assignment_for_user(request, assignment_id))
+        return get_object_or_404(mine, assignment_id=assignment_id)
 
 
 def _changes(label: Label, result: ActionResult, after: LabelSnapshot) -> list | None:
@@ -221,50 +206,35 @@ def _changes(label: Label, result: ActionResult, after: LabelSnapshot) -> list |
     return [new for old, new in zip(before.steps, after.steps, strict=True) if old != new]
 
 
-def _answer(
-    request: HttpRequest, label: Label, result: ActionResult | None, status: int = 200
+def _render_task(
+    request: HttpRequest, label: Label, result: ActionResult | None = None, status: int = 200
 ) -> HttpResponse:
     """The saved state after an action: only what changed when the page's `seen` version is
-    the one the action started from, else the whole fragment."""
+    the one the action started from, else the whole `task` fragment."""
     assignment = label.assignment
     if not request.htmx:
         return redirect("task", assignment_id=assignment.pk)
-    after = result.after if result is not None else None
-    snap = label.snapshot(state=after)
+    snap = label.snapshot(state=result.after if result is not None else None)
     context = _fragment_context(request, assignment, label, snap)
     seen = request.POST.get("seen")
     if result is not None and status == 200 and seen and seen == result.version_before:
         changed = _changes(label, result, snap)
         if changed is not None:
             context["changed"] = changed
-            response = render(request, "labeling/task.html#changes", context)
-            return reswap(response, "none")
+            return reswap(render(request, "labeling/task.html#changes", context), "none")
     return render(request, "labeling/task.html#task", context, status=status)
 
 
-def _act(
-    request: HttpRequest, assignment_id: int, action: Callable[[Label, int | None], ActionResult]
+def _render_refusal(
+    request: HttpRequest, assignment_id: int, error: LabelingError, elapsed: str | None
 ) -> HttpResponse:
-    """Run one labeling action for the assignment's owner, then answer with the saved state."""
-    elapsed = request.POST.get("elapsed_ms")
-    holder: list[Label] = []
-
-    def locked_action(label: Label) -> ActionResult:
-        holder.append(label)
-        return action(label, elapsed)
-
-    try:
-        label, result = _run(request, assignment_id, locked_action)
-    except LabelingError as error:
-        # The action rolled back; keep the active time the client reported with it.
-        label = holder[-1]
+    """The whole task with the rule's message, after keeping the active time the client
+    reported with the refused (rolled back) action."""
+    with transaction.atomic():
+        label = _get_locked_label_for_user(request, assignment_id)
         label.heartbeat(elapsed)
-        messages.error(request, error.message)
-        return _answer(request, label, None, status=409)
-    note = _describe(result)
-    if note:
-        messages.info(request, note)
-    return _answer(request, label, result)
+    messages.error(request, error.message)
+    return _render_task(request, label, status=409)
 
 
 @require_POST
@@ -272,42 +242,57 @@ def _act(
 def rate(request: HttpRequest, assignment_id: int) -> HttpResponse:
     step = _parse_int(request.POST.get("step"))
     rating = _parse_int(request.POST.get("rating"))
-
-    def action(label: Label, elapsed) -> ActionResult:
-        return label.rate(step, rating, elapsed_ms=elapsed)
-
-    return _act(request, assignment_id, action)
+    elapsed = request.POST.get("elapsed_ms")
+    try:
+        with transaction.atomic():
+            label = _get_locked_label_for_user(request, assignment_id)
+            result = label.rate(step, rating, elapsed_ms=elapsed)
+    except LabelingError as error:
+        return _render_refusal(request, assignment_id, error, elapsed)
+    if result.cleared:
+        messages.info(request, _describe_cleared(result))
+    return _render_task(request, label, result)
 
 
 @require_POST
 @labeler_required
 def flag(request: HttpRequest, assignment_id: int) -> HttpResponse:
     step = _parse_int(request.POST.get("step"))
-
-    def action(label: Label, elapsed) -> ActionResult:
-        return label.flag(step, elapsed_ms=elapsed)
-
-    return _act(request, assignment_id, action)
+    elapsed = request.POST.get("elapsed_ms")
+    try:
+        with transaction.atomic():
+            label = _get_locked_label_for_user(request, assignment_id)
+            result = label.flag(step, elapsed_ms=elapsed)
+    except LabelingError as error:
+        return _render_refusal(request, assignment_id, error, elapsed)
+    return _render_task(request, label, result)
 
 
 @require_POST
 @labeler_required
 def undo(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    def action(label: Label, elapsed) -> ActionResult:
-        return label.undo_last(elapsed_ms=elapsed)
-
-    return _act(request, assignment_id, action)
+    elapsed = request.POST.get("elapsed_ms")
+    try:
+        with transaction.atomic():
+            label = _get_locked_label_for_user(request, assignment_id)
+            result = label.undo_last(elapsed_ms=elapsed)
+    except LabelingError as error:
+        return _render_refusal(request, assignment_id, error, elapsed)
+    return _render_task(request, label, result)
 
 
 @require_POST
 @labeler_required
 def finish(request: HttpRequest, assignment_id: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
-
-    def action(label: Label, elapsed) -> ActionResult:
-        return label.finish(reason, elapsed_ms=elapsed)
-
-    return _act(request, assignment_id, action)
+    elapsed = request.POST.get("elapsed_ms")
+    try:
+        with transaction.atomic():
+            label = _get_locked_label_for_user(request, assignment_id)
+            result = label.finish(reason, elapsed_ms=elapsed)
+    except LabelingError as error:
+        return _render_refusal(request, assignment_id, error, elapsed)
+    return _render_task(request, label, result)
 
 
 @require_POST
@@ -315,5 +300,7 @@ def finish(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
     """Active time while reading, and a lease renewal; sent by label.js, also as a beacon."""
     elapsed = request.POST.get("elapsed_ms")
-    _run(request, assignment_id, lambda label: label.heartbeat(elapsed))
+    with transaction.atomic():
+        label = _get_locked_label_for_user(request, assignment_id)
+        label.heartbeat(elapsed)
     return HttpResponse(status=204)

@@ -66,7 +66,7 @@ def test_labeler_finishes_qc_item_by_keyboard(page, qc_campaign, labeler):
 
     label = Label.objects.get(assignment=assignment)
     assert label.is_quality_control and not label.is_initial_screening
-    assert label.generation == 2
+    assert label.prm800k_generation == 2
     assert label.finish_reason == "found_error"
     assert list(label.ratings.order_by("step").values_list("rating", flat=True)) == [1, 1, -1]
     assert quality.labeler_agreement(labeler, qc_campaign.sample.campaign) == quality.Agreement(

@@ -100,7 +100,7 @@ def test_prm800k_import_makes_problems_samples_labels():
     assert label.labeler_uuid == phase2["labeler"]
     assert label.timestamp == phase2["timestamp"]
     assert label.finished_at == datetime.fromisoformat(phase2["timestamp"]).replace(tzinfo=UTC)
-    assert label.generation == 6 and label.finish_reason == "found_error"
+    assert label.prm800k_generation == 6 and label.finish_reason == "found_error"
     assert label.total_time_ms == phase2["label"]["total_time"]
     assert label.prm800k_steps == phase2["label"]["steps"]
     # Phase 1: the sample is the path the labeler followed (chosen, else human completion).

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from annotate import queue
 from annotate.models import Assignment, GoldStandard, Label
-from annotate.models.label_rules import LEASE_RENEWAL_STEP
+from annotate.models.label import LEASE_RENEWAL_STEP
 from tests.labeling_support import (
     make_generation,
     make_sample,
@@ -199,7 +199,7 @@ def test_an_action_creates_a_missing_label_first(client_for, labeler, campaign):
     )
     assert _rate(client_for, assignment, 0, 1).status_code == 200
     label = Label.objects.get(assignment=assignment)
-    assert (label.labeler, label.generation, stored_ratings(label)) == (
+    assert (label.labeler, label.prm800k_generation, stored_ratings(label)) == (
         labeler,
         generation.number,
         {0: (1, False)},
@@ -242,7 +242,13 @@ def test_open_for_matches_for_assignment(labeler, campaign):
         Label.open_for(assignment)
         Label.open_for(assignment)  # idempotent: the second does nothing
         made.append(assignment)
-    fields = ("sample_id", "labeler_id", "generation", "is_quality_control", "is_initial_screening")
+    fields = (
+        "sample_id",
+        "labeler_id",
+        "prm800k_generation",
+        "is_quality_control",
+        "is_initial_screening",
+    )
     opened = [tuple(getattr(Label.objects.get(assignment=a), f) for f in fields) for a in made]
     Label.objects.all().delete()
     expected = [tuple(getattr(Label.for_assignment(a), f) for f in fields) for a in made]

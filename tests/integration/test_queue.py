@@ -49,7 +49,7 @@ def test_claim_takes_the_oldest_slot_of_the_newest_open_generation(member, campa
     expected_lease = got.claimed_at + timedelta(minutes=campaign.lease_minutes)
     assert abs((got.lease_expires_at - expected_lease).total_seconds()) < 1
     label = Label.objects.get(assignment=got)
-    assert (label.labeler, label.sample_id, label.generation) == (member, got.sample_id, 1)
+    assert (label.labeler, label.sample_id, label.prm800k_generation) == (member, got.sample_id, 1)
 
     got.label.finish("give_up")
     assert next_assignment(member).pk == new_slots[1].pk
@@ -204,7 +204,7 @@ def test_screening_comes_first_and_failure_blocks_the_campaign(member, campaign)
 
     item = next_assignment(member)
     assert item.kind == Assignment.Kind.SCREENING and item.sample == gold
-    assert Label.objects.get(assignment=item).generation == -1
+    assert Label.objects.get(assignment=item).prm800k_generation == -1
 
     item.label.finish("give_up")  # disagrees with gold: the verdict is a fail
     assert next_assignment(member) is None

@@ -72,7 +72,7 @@ def test_screening_label_is_flagged_generation_minus_one(campaign, labeler, scre
     label = Label.for_assignment(assignment)
     assert label.is_initial_screening
     assert not label.is_quality_control
-    assert label.generation == -1
+    assert label.prm800k_generation == -1
     assert Label.for_assignment(assignment) == label  # opened twice, one label
 
 
@@ -187,7 +187,7 @@ def test_qc_uses_newest_open_generation_and_flags_label(campaign, labeler, make_
     assert assignment.state == Assignment.State.IN_PROGRESS
     label = Label.for_assignment(assignment)
     assert label.is_quality_control and not label.is_initial_screening
-    assert label.generation == 1
+    assert label.prm800k_generation == 1
 
 
 def test_qc_needs_an_open_generation(campaign, labeler, make_gold):

@@ -6,9 +6,8 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import Assignment, Label
-from annotate.models.label_rules import (
-    MAX_TIME_DELTA_MS,
-    TIME_SLACK_MS,
+from annotate.models.label import MAX_TIME_DELTA_MS, TIME_SLACK_MS, bounded_time_ms
+from annotate.models.label_steps import (
     InvalidFinishReason,
     InvalidRating,
     InvalidStep,
@@ -17,7 +16,6 @@ from annotate.models.label_rules import (
     NothingToUndo,
     StepOutOfOrder,
     TaskClosed,
-    bounded_time_ms,
 )
 from tests.labeling_support import (
     make_task,
