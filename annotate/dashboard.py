@@ -1,8 +1,8 @@
-"""What the lead dashboard shows, computed with a fixed number of aggregate queries.
+"""What the lead dashboard shows, computed with grouped aggregate queries.
 
 Every function takes a campaign (or a queryset) and returns plain data; chart geometry for the
-server-rendered SVG is computed here too, so templates only place numbers. The number of
-queries does not depend on how many labelers, generations or labels there are.
+server-rendered SVG is computed here too, so templates only place numbers. Aggregates are
+grouped in the database, so the work does not grow with the number of labelers or labels.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def percent(part: int, whole: int) -> float:
 
 
 def campaign_labels(campaign: Campaign) -> QuerySet[Label]:
-    return Label.objects.filter(sample__campaign=campaign)
+    return Label.objects.for_campaign(campaign)
 
 
 def campaign_assignments(campaign: Campaign) -> QuerySet[Assignment]:
@@ -119,12 +119,12 @@ def campaign_assignments(campaign: Campaign) -> QuerySet[Assignment]:
 
 
 def state_counts(assignments: QuerySet[Assignment]) -> QuerySet:
-    """Assignments per (generation, kind, state): one grouped query."""
+    """Assignments per (generation, kind, state)."""
     return assignments.values("generation_id", "kind", "state").annotate(n=Count("id"))
 
 
 def hourly(labels: QuerySet[Label], since: datetime) -> QuerySet:
-    """Finished labels per (labeler, hour) since `since`: one grouped query."""
+    """Finished labels per (labeler, hour) since `since`."""
     return (
         labels.filter(finished_at__gte=since)
         .annotate(hour=TruncHour("finished_at"))
@@ -136,9 +136,9 @@ def hourly(labels: QuerySet[Label], since: datetime) -> QuerySet:
 
 def throughput(labels: QuerySet[Label], since: datetime) -> QuerySet:
     """Per labeler: finished labels, those since `since`, QC and screening ones, mean time."""
-    finished = labels.filter(finish_reason__isnull=False)
     return (
-        finished.values("labeler_id")
+        labels.finished()
+        .values("labeler_id")
         .annotate(
             finished=Count("id"),
             recent=Count("id", filter=Q(finished_at__gte=since)),
@@ -151,12 +151,7 @@ def throughput(labels: QuerySet[Label], since: datetime) -> QuerySet:
 
 
 def finish_reasons(labels: QuerySet[Label]) -> QuerySet:
-    return (
-        labels.filter(finish_reason__isnull=False)
-        .values("finish_reason")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    return labels.finished().values("finish_reason").annotate(n=Count("id")).order_by()
 
 
 def campaign_people(campaign: Campaign) -> QuerySet:
@@ -263,7 +258,7 @@ def _screening_status(
 
 
 def campaign_dashboard(campaign: Campaign, now: datetime | None = None) -> dict:
-    """Everything `/dashboard/<slug>/` shows, in a fixed number of queries."""
+    """Everything `/dashboard/<slug>/` shows."""
     now = now or timezone.now()
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     since = end - timedelta(hours=HOURS)
@@ -359,7 +354,7 @@ def campaign_dashboard(campaign: Campaign, now: datetime | None = None) -> dict:
 
 
 def campaign_overview() -> QuerySet[Campaign]:
-    """Campaigns with their generation count and open work, for the picker: one query."""
+    """Campaigns with their generation count and open work, for the picker."""
     open_work = Assignment.objects.filter(
         generation__campaign=OuterRef("pk"), state__in=Assignment.LIVE_STATES
     )

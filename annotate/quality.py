@@ -15,7 +15,7 @@ after a labeler's own live lease:
   generation.
 
 Agreement (`Agreement`, `compare`) is pure; `labeler_agreement` and `agreements_by_labeler`
-read finished QC/screening labels and their gold in two queries.
+read finished QC/screening labels and their gold.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from annotate.models import (
@@ -42,8 +42,8 @@ from annotate.models import (
     StepRating,
 )
 from annotate.models.label import FinishReason
+from selector.ratings import Rating, first_error
 
-Rating = int | None
 ABANDONED = (FinishReason.BAD_PROBLEM, FinishReason.GIVE_UP)
 
 
@@ -88,14 +88,6 @@ class Agreement:
     def score(self) -> float | None:
         """The headline number (screening pass mark, dashboard): first-error agreement."""
         return self.first_error_rate
-
-
-def first_error(ratings: Sequence[Rating]) -> int | None:
-    """Index of the first −1, or None."""
-    for index, rating in enumerate(ratings):
-        if rating == -1:
-            return index
-    return None
 
 
 def outcome(ratings: Sequence[Rating], finish_reason: str | None) -> int | str | None:
@@ -150,20 +142,14 @@ def agreement(
 
 def gold_labels(campaign: Campaign | None = None, purpose: str | None = None) -> QuerySet[Label]:
     """Finished QC/screening labels whose sample has gold (composable: filter further)."""
-    if purpose == GoldStandard.Purpose.SCREENING:
-        flags = Q(is_initial_screening=True)
-    elif purpose == GoldStandard.Purpose.QUALITY_CONTROL:
-        flags = Q(is_quality_control=True)
-    else:
-        flags = Q(is_quality_control=True) | Q(is_initial_screening=True)
-    labels = Label.objects.filter(flags, finish_reason__isnull=False, sample__gold__isnull=False)
+    labels = Label.objects.gold(purpose).finished()
     if campaign is not None:
-        labels = labels.filter(sample__campaign=campaign)
+        labels = labels.for_campaign(campaign)
     return labels
 
 
 def agreements_by_labeler(labels: QuerySet[Label]) -> dict[int, Agreement]:
-    """Agreement with gold per labeler id over `labels`, in two queries whatever their number."""
+    """Agreement with gold per labeler id over `labels`."""
     rows = list(
         labels.values_list(
             "id",
@@ -182,17 +168,21 @@ def agreements_by_labeler(labels: QuerySet[Label]) -> dict[int, Agreement]:
         steps[label_id][step] = rating
     result: dict[int, Agreement] = defaultdict(Agreement)
     for label_id, labeler_id, finish, gold_ratings, gold_finish in rows:
-        by_step = steps.get(label_id, {})
-        ratings = [by_step.get(i) for i in range(max(by_step, default=-1) + 1)]
+        ratings = _in_step_order(steps.get(label_id, {}))
         result[labeler_id] += compare(ratings, finish, gold_ratings or [], gold_finish)
     return dict(result)
+
+
+def _in_step_order(by_step: dict[int, Rating]) -> list[Rating]:
+    """{step: rating} as a list up to the last rated step, None where unrated."""
+    return [by_step.get(i) for i in range(max(by_step, default=-1) + 1)]
 
 
 def labeler_agreement(
     user, campaign: Campaign | None = None, purpose: str | None = None
 ) -> Agreement:
     """A labeler's agreement with gold over their finished QC and screening labels."""
-    labels = gold_labels(campaign, purpose).filter(labeler=user)
+    labels = gold_labels(campaign, purpose).for_labeler(user)
     return agreements_by_labeler(labels).get(user.pk, Agreement())
 
 
@@ -210,6 +200,7 @@ def _lease(user, campaign: Campaign, sample_id: int, kind: str, generation) -> A
                 labeler=user,
                 kind=kind,
                 state=Assignment.State.IN_PROGRESS,
+                reason=Assignment.reason_for(kind),
                 claimed_at=now,
                 lease_expires_at=now + timedelta(minutes=campaign.lease_minutes),
             )
@@ -266,11 +257,10 @@ def next_screening_item(user, campaign: Campaign) -> Assignment | None:
     if live is not None:
         return live
     gold = screening_gold(campaign)
-    finished = Label.objects.filter(
-        labeler=user,
-        is_initial_screening=True,
-        finish_reason__isnull=False,
-        sample=OuterRef("sample"),
+    finished = (
+        Label.objects.for_labeler(user)
+        .finished()
+        .filter(is_initial_screening=True, sample=OuterRef("sample"))
     )
     unseen = gold.exclude(Exists(finished)).order_by("id").values_list("sample_id", flat=True)
     sample_id = unseen.first()
@@ -292,7 +282,8 @@ def screening_passed(user, campaign: Campaign) -> bool:
     return ScreeningResult.objects.filter(campaign=campaign, labeler=user).passed().exists()
 
 
-def open_generation(campaign: Campaign) -> Generation | None:
+def _newest_open_generation(campaign: Campaign) -> Generation | None:
+    """Where QC items go: the campaign's newest open generation."""
     return (
         Generation.objects.filter(campaign=campaign, status=Generation.Status.OPEN)
         .order_by("-number")
@@ -309,11 +300,11 @@ def maybe_qc_item(user, campaign: Campaign, rng: random.Random | None = None) ->
     """With probability `campaign.qc_rate`, a QC assignment on gold this user never saw."""
     if not qc_draw(campaign.qc_rate, rng):
         return None
-    generation = open_generation(campaign)
+    generation = _newest_open_generation(campaign)
     if generation is None:
         return None
     given = Assignment.objects.filter(labeler=user, sample=OuterRef("sample"))
-    labeled = Label.objects.filter(labeler=user, sample=OuterRef("sample"))
+    labeled = Label.objects.for_labeler(user).filter(sample=OuterRef("sample"))
     sample_id = (
         GoldStandard.objects.filter(
             purpose=GoldStandard.Purpose.QUALITY_CONTROL, sample__campaign=campaign
@@ -374,8 +365,7 @@ def mark_gold(
 
 def label_ratings(label: Label) -> list[Rating]:
     """A native label's ratings per step (None where unrated)."""
-    by_step = dict(label.ratings.values_list("step", "rating"))
-    return [by_step.get(i) for i in range(max(by_step, default=-1) + 1)]
+    return _in_step_order(dict(label.ratings.values_list("step", "rating")))
 
 
 def gold_from_label(label: Label, purpose: str, by=None) -> GoldStandard:

@@ -26,18 +26,17 @@ cannot take two tasks), then candidate slots with `SELECT … FOR UPDATE OF assi
 LOCKED` on PostgreSQL, so concurrent labelers pass each other instead of queueing on the same
 row. SQLite has no row locks: there the whole claim is one plain transaction.
 
-Cost: the query that locks the user also lists their campaigns and tells, from its snapshot,
-whether the user holds work and whether lapsed leases wait (see
-`_lock_user_and_list_campaigns`). A regular claim is then the queue head, the claim and the
-label: four statements in the transaction, a walk along the queue index that stops at the
-first slot. The own-lease and lapsed-lease queries run only when those hints say so; a claim
-that trusted "idle" re-checks it inside its own UPDATE and starts over if a concurrent tab
-was first (`_Conflict`).
+Hints: the query that locks the user also lists their campaigns and tells, from its
+snapshot, whether the user holds work and whether lapsed leases wait (`CampaignHints`), so the
+own-lease and lapsed-lease queries run only when needed; a claim that trusted "idle" re-checks
+it inside its own UPDATE and starts over if a concurrent tab was first (`_Conflict`). Each
+claim records why it was served in `Assignment.reason`.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -71,21 +70,9 @@ def _newest_open(campaign_ref: str):
     )
 
 
-def campaigns_for(user, campaign: Campaign | None = None) -> list[Campaign]:
-    """The campaigns whose work `user` may take, newest open generation first."""
-    campaigns = Campaign.objects.filter(labelers=user)
-    if campaign is not None:
-        campaigns = campaigns.filter(pk=campaign.pk)
-    return list(
-        campaigns.annotate(newest_open=_newest_open("pk")).order_by(
-            F("newest_open").desc(nulls_last=True), "id"
-        )
-    )
-
-
 def _live_of(user, campaign: Campaign | None) -> QuerySet[Assignment]:
     """The user's in-progress assignments (in `campaign`, when the claim is for one)."""
-    mine = Assignment.objects.filter(labeler=user, state=Assignment.State.IN_PROGRESS)
+    mine = Assignment.objects.for_labeler(user).filter(state=Assignment.State.IN_PROGRESS)
     if campaign is not None:
         mine = mine.filter(sample__campaign=campaign)
     return mine
@@ -96,19 +83,30 @@ class _Conflict(Exception):
     claim back and run it again with a fresh look (see `_next_assignment`)."""
 
 
+@dataclass(frozen=True)
+class CampaignHints:
+    """A campaign whose work the user may take, as the claim's first query saw it."""
+
+    campaign: Campaign
+    # The campaign's open generation that comes first in queue order, if any.
+    newest_open: int | None
+    # Whether a lapsed lease may wait in one of its open generations.
+    has_stale: bool
+
+
 def _lock_user_and_list_campaigns(
     user, campaign: Campaign | None, now: datetime
-) -> tuple[list[Campaign], bool | None]:
-    """Lock the user's row (one claim at a time per user) and list `campaigns_for(user)`, in
-    one query: the membership rows joined to the user, `FOR UPDATE OF` the user.
+) -> tuple[list[CampaignHints], bool | None]:
+    """Lock the user's row (one claim at a time per user) and list the campaigns they label
+    for (only `campaign`, if given), newest open generation first: the membership rows joined
+    to the user, `FOR UPDATE OF` the user.
 
-    Returns the campaigns, each with `newest_open` (the generation to read first) and
-    `has_stale` (whether a lapsed lease may wait there), and whether the user holds an
-    in-progress assignment (None when they are on no campaign, so there was no row to tell).
-    All of these come from the query's snapshot, taken before any wait for the lock, so they
-    are hints: a campaign setting a moment old changes nothing that matters, a lapsed lease
-    is looked for again, and a claim that believed the user idle re-checks that in its
-    writes (`_Conflict`). Every query after this one sees current data."""
+    Returns the campaigns' hints and whether the user holds an in-progress assignment (None
+    when they are on no campaign, so there was no row to tell). All of these come from the
+    query's snapshot, taken before any wait for the lock, so they are hints: a campaign
+    setting a moment old changes nothing that matters, a lapsed lease is looked for again,
+    and a claim that believed the user idle re-checks that in its writes (`_Conflict`).
+    Every query after this one sees current data."""
     membership = Campaign.labelers.through.objects.filter(user=user)
     if campaign is not None:
         membership = membership.filter(campaign=campaign)
@@ -125,21 +123,19 @@ def _lock_user_and_list_campaigns(
     )
     if _skip_locked():
         rows = rows.select_for_update(of=("user",))
-    campaigns = []
+    hints = []
     busy = None
     for row in rows.order_by(F("newest_open").desc(nulls_last=True), "campaign_id"):
-        row.campaign.newest_open = row.newest_open
-        row.campaign.has_stale = row.has_stale
+        hints.append(CampaignHints(row.campaign, row.newest_open, row.has_stale))
         busy = row.busy
-        campaigns.append(row.campaign)
-    return campaigns, busy
+    return hints, busy
 
 
 def _candidates(user, campaign: Campaign | None) -> QuerySet[Assignment]:
     """Regular slots of open generations of the user's campaigns, minus samples they had,
     minus gold samples (served only as QC or screening, never as regular work)."""
-    had = Assignment.objects.filter(labeler=user, sample=OuterRef("sample"))
-    labeled = Label.objects.filter(labeler=user, sample=OuterRef("sample"))
+    had = Assignment.objects.for_labeler(user).filter(sample=OuterRef("sample"))
+    labeled = Label.objects.for_labeler(user).filter(sample=OuterRef("sample"))
     gold = GoldStandard.objects.filter(sample=OuterRef("sample"))
     campaigns = [campaign.pk] if campaign is not None else Campaign.objects.filter(labelers=user)
     return (
@@ -198,7 +194,8 @@ def claim(
     """Give `assignment` to `user` under a fresh lease and open its label.
 
     An unclaimed slot is claimed in place. A slot under a lapsed lease is taken over: the old
-    one is marked `expired` (keeping its partial label) and a fresh one is claimed.
+    one is marked `expired` (keeping its partial label) and a fresh one is claimed, with
+    `reason` saying so.
     `campaign` and `generation_number`, when the caller has them, save reading them again.
     With `unless_busy`, the first write also checks that this queryset is empty (a `NOT
     EXISTS` in its WHERE, so no extra query) and raises `_Conflict` when it is not.
@@ -221,18 +218,25 @@ def claim(
             kind=assignment.kind,
             labeler=user,
             state=Assignment.State.IN_PROGRESS,
+            reason=Assignment.Reason.LAPSED_LEASE,
             claimed_at=now,
             lease_expires_at=lease,
         )
         assignment.save()
     else:
+        reason = Assignment.reason_for(assignment.kind)
         claimed = first_write.update(
-            labeler=user, state=Assignment.State.IN_PROGRESS, claimed_at=now, lease_expires_at=lease
+            labeler=user,
+            state=Assignment.State.IN_PROGRESS,
+            reason=reason,
+            claimed_at=now,
+            lease_expires_at=lease,
         )
         if not claimed:
             raise _Conflict()
         assignment.labeler = user
         assignment.state = Assignment.State.IN_PROGRESS
+        assignment.reason = reason
         assignment.claimed_at = now
         assignment.lease_expires_at = lease
     Label.open_for(assignment, generation_number)
@@ -248,11 +252,7 @@ def expire_stale_leases(now: datetime | None = None, limit: int = SWEEP_LIMIT) -
     now = now or timezone.now()
     with transaction.atomic():
         stale = list(
-            _lock(
-                Assignment.objects.filter(
-                    state=Assignment.State.IN_PROGRESS, lease_expires_at__lt=now
-                ).order_by("lease_expires_at", "id")
-            )[:limit]
+            _lock(Assignment.objects.filter(_stale(now)).order_by("lease_expires_at", "id"))[:limit]
         )
         if not stale:
             return 0
@@ -305,21 +305,22 @@ def _served(item: Assignment | None, user, unless_busy=None) -> Assignment | Non
     return item
 
 
-def _next_slot(user, campaign: Campaign, now: datetime) -> Assignment | None:
+def _next_slot(user, hints: CampaignHints, now: datetime) -> Assignment | None:
     """Locked: the oldest lapsed lease first (work coming back), else the queue's head.
 
     The queue is read one open generation at a time, newest first, in slot order: a walk
     along the `assignment_unclaimed_queue` index (generation, id) that stops at the first slot
     this user may take, instead of sorting every open slot of the campaign on each claim.
-    `campaign.newest_open` (from the claim's first query) names the generation to try first.
+    `hints.newest_open` (from the claim's first query) names the generation to try first.
     The slot carries its generation's number (`generation_number`) for its label."""
+    campaign = hints.campaign
     candidates = _candidates(user, campaign).annotate(generation_number=F("generation__number"))
-    if getattr(campaign, "has_stale", True):
+    if hints.has_stale:
         stale = _lock(candidates.filter(_stale(now)).order_by("lease_expires_at", "id")).first()
         if stale is not None:
             return stale
-    unclaimed = candidates.filter(state=Assignment.State.OPEN, labeler__isnull=True)
-    newest = getattr(campaign, "newest_open", None)
+    unclaimed = candidates.unclaimed()
+    newest = hints.newest_open
     if newest is not None:
         slot = _lock(_queue_of(unclaimed, newest)).first()
         if slot is not None:
@@ -349,11 +350,12 @@ def _queue_of(unclaimed: QuerySet[Assignment], generation_id: int) -> QuerySet[A
     return pinned.order_by("generation_id", "id")
 
 
-def _regular(user, campaign: Campaign, now: datetime, rng, unless_busy) -> Assignment | None:
+def _regular(user, hints: CampaignHints, now: datetime, rng, unless_busy) -> Assignment | None:
     """QC at the campaign's rate while regular work remains, else the next regular slot."""
-    candidate = _next_slot(user, campaign, now)
+    candidate = _next_slot(user, hints, now)
     if candidate is None:
         return None
+    campaign = hints.campaign
     qc = _served(quality.maybe_qc_item(user, campaign, rng), user, unless_busy)
     if qc is not None:
         return qc
@@ -421,16 +423,18 @@ def _next_assignment(
             own = _own_lease(user, campaign, now)
             if own is not None:
                 return own
-        for each in campaigns:
+        for hints in campaigns:
             try:
-                screening = _served(quality.next_screening_item(user, each), user, unless_busy)
+                screening = _served(
+                    quality.next_screening_item(user, hints.campaign), user, unless_busy
+                )
             except quality.ScreeningFailed:
                 if campaign is not None:
                     raise
                 continue
             if screening is not None:
                 return screening
-            item = _regular(user, each, now, rng, unless_busy)
+            item = _regular(user, hints, now, rng, unless_busy)
             if item is not None:
                 return item
     return None

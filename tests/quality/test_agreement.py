@@ -2,7 +2,8 @@
 
 import pytest
 
-from annotate.quality import Agreement, agreement, compare, first_error, outcome
+from annotate.quality import Agreement, agreement, compare, outcome
+from selector.ratings import first_error
 
 
 def test_first_error_is_the_first_minus_one():
