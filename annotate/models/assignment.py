@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
-from annotate.models.label_steps import TaskClosed
 
 
 class AssignmentQuerySet(models.QuerySet):
@@ -120,12 +116,3 @@ class Assignment(models.Model):
             cls.Kind.SCREENING: cls.Reason.SCREENING,
         }
         return reasons[kind]
-
-    def submit(self, now: datetime) -> None:
-        """Close the assignment once its label is finished."""
-        closed = Assignment.objects.filter(pk=self.pk, state=self.State.IN_PROGRESS).update(
-            state=self.State.SUBMITTED, submitted_at=now
-        )
-        if not closed:
-            raise TaskClosed()
-        self.state, self.submitted_at = self.State.SUBMITTED, now

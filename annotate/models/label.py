@@ -513,7 +513,13 @@ class Label(models.Model):
             return added
         assignment = self.assignment
         if finish is not None:
-            assignment.submit(now)
+            # Conditional, so a label can never submit an assignment that is no longer live.
+            submitted = Assignment.objects.filter(
+                pk=assignment.pk, state=Assignment.State.IN_PROGRESS
+            ).update(state=Assignment.State.SUBMITTED, submitted_at=now)
+            if not submitted:
+                raise TaskClosed()
+            assignment.state, assignment.submitted_at = Assignment.State.SUBMITTED, now
         else:
             # Saves renew the lease, so an active labeler never loses the task.
             lease = timedelta(minutes=self.sample.campaign.lease_minutes)
