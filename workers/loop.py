@@ -59,7 +59,8 @@ from annotate.models import (
     Problem,
     Sample,
 )
-from workers import pipeline, splits
+from selector.training import splits
+from workers import pipeline
 
 if TYPE_CHECKING:
     from selector.training import TrainingExample
@@ -93,7 +94,7 @@ class LoopError(RuntimeError):
 
 
 def validation_keys(keys: Iterable[str], fraction: float = VAL_FRACTION) -> set[str]:
-    """The campaign's held-out problem keys (`workers.splits.validation_keys`)."""
+    """The campaign's held-out problem keys (`selector.training.splits.validation_keys`)."""
     return splits.validation_keys(keys, fraction)
 
 
@@ -372,7 +373,7 @@ def train_checkpoint(
     Afterwards the row holds the training record; its status becomes `done_status` (`ready`
     for the command) or stays `training` with the loop stage `evaluating`.
     """
-    from selector.training import BOOTSTRAP_LR, train_prm
+    from selector.training import BOOTSTRAP_LR, TrainingConfig, train_prm
 
     ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
     if ckpt.status != Checkpoint.Status.TRAINING:
@@ -388,15 +389,17 @@ def train_checkpoint(
     base_dir, lineage = resolve_base(campaign, base)
     result = train_prm(
         examples,
-        base=base_dir,
-        out_dir=Path(ckpt.path),
-        val_problems=held,
-        epochs=epochs or campaign.retrain_epochs,
-        lr=BOOTSTRAP_LR if lineage == "bootstrap" else None,
-        batch_tokens=settings.STEPWISE_TRAIN_BATCH_TOKENS,
-        device=device,
-        resume=True,
-        bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+        TrainingConfig(
+            out_dir=Path(ckpt.path),
+            base=base_dir,
+            val_problems=held,
+            epochs=epochs or campaign.retrain_epochs,
+            lr=BOOTSTRAP_LR if lineage == "bootstrap" else None,
+            batch_tokens=settings.STEPWISE_TRAIN_BATCH_TOKENS,
+            device=device,
+            resume=True,
+            bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+        ),
         progress=progress,
     )
     data = result.to_json()
