@@ -59,6 +59,7 @@ from annotate.models import (
     Problem,
     Sample,
 )
+from selector.promotion import METRICS, decide
 from selector.training import splits
 from workers import pipeline
 
@@ -76,13 +77,6 @@ STALE_TRAINING = timedelta(hours=4)
 #: Best-of-N subsets per N (PRM800K-style random subsampling; exact below this many).
 BEST_OF_N_TRIALS = 200
 
-# Promotion metric (a key of the evaluation summary) → higher is better.
-METRICS: dict[str, bool] = {
-    "val_loss": False,
-    "step_auc": True,
-    "first_error_f1": True,
-    "best_of_n": True,
-}
 NEXT_ON_REJECT = {"label_target"}
 
 
@@ -255,20 +249,6 @@ def metric_value(summary: dict[str, Any] | None, metric: str) -> float | None:
         raise LoopError(f"unknown promotion metric {metric!r}; expected one of {list(METRICS)}")
     value = (summary or {}).get(metric)
     return None if value is None else float(value)
-
-
-def gate_decision(
-    metric: str, candidate: float | None, active: float | None, *, min_delta: float = 0.0
-) -> tuple[bool, str]:
-    """(promote?, why). Strictly better by more than `min_delta`; a tie keeps the active one."""
-    higher = METRICS[metric]
-    if candidate is None:
-        return False, f"the candidate has no {metric} (no evaluation data for it)"
-    if active is None:
-        return True, f"the active checkpoint has no {metric} on this data"
-    better = candidate > active + min_delta if higher else candidate < active - min_delta
-    relation = "beats" if better else "does not beat"
-    return better, f"{metric} {candidate:.4f} {relation} the active {active:.4f}"
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -489,7 +469,7 @@ def compare_with_active(
     metric = campaign.promotion_metric
     gate = {
         "metric": metric,
-        "higher_is_better": METRICS.get(metric),
+        "higher_is_better": METRICS[metric].higher_is_better if metric in METRICS else None,
         "min_delta": campaign.promotion_min_delta,
         "data": dict(data.description),
         "candidate": candidate.metrics["summary"],
@@ -533,7 +513,7 @@ def apply_gate(candidate: Checkpoint, campaign: Campaign) -> dict[str, Any]:
     elif gate.get("active_checkpoint") is None:
         promote, reason = True, "no active checkpoint"
     else:
-        promote, reason = gate_decision(
+        promote, reason = decide(
             metric,
             metric_value(gate.get("candidate"), metric),
             metric_value(gate.get("active"), metric),
