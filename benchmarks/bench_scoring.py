@@ -34,9 +34,9 @@ import torch
 
 from selector.scoring import build_bootstrap_model, load_adapter
 from selector.scoring.adapters import PRMAdapter, QwenPRMAdapter
-from selector.scoring.batching import resolve_device
 from selector.scoring.bootstrap import texts_from_samples, train_tokenizer
 from selector.scoring.checkpoint import PRMConfig
+from selector.scoring.device import resolve_device
 from selector.scoring.formulas import LABELS_2, aggregate
 
 H100_SXM_BF16_DENSE_TFLOPS = 989.0

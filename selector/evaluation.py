@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from selector.ratings import first_error
+
 if TYPE_CHECKING:
-    from selector.training import TrainingExample
+    from selector.training.examples import TrainingExample
 
 METHODS: tuple[str, ...] = ("prm", "orm", "majority")
 
@@ -164,6 +166,11 @@ def best_of_n_curves(
         for method in methods:
             curves[method].append((int(n), totals[method] / len(prepared)))
     return curves
+
+
+def processbench_label(first_error: int | None) -> int:
+    """A first error (None: no error) in ProcessBench's convention, where −1 means none."""
+    return -1 if first_error is None else first_error
 
 
 def predict_first_error(step_scores: Sequence[float], threshold: float = 0.5) -> int:
@@ -313,16 +320,16 @@ def step_class_probs(
     """Per-step class probabilities ``[n_scored_steps, len(adapter.labels)]`` per sample."""
     import torch
 
-    from selector.scoring.adapters import PRMInput
     from selector.scoring.batching import DEFAULT_TOKEN_BUDGET, plan_batches
-    from selector.training import _autocast
+    from selector.scoring.device import autocast
+    from selector.scoring.inputs import PRMInput
 
     device = adapter.device
     budget = token_budget or DEFAULT_TOKEN_BUDGET.get(device.type, DEFAULT_TOKEN_BUDGET["cpu"])
     encoded = adapter.encode_many([PRMInput(p, list(s)) for p, s in samples])
     lengths = [len(e.input_ids) for e in encoded]
     out: list[np.ndarray] = [np.zeros((0, len(adapter.labels)))] * len(encoded)
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), autocast(device):
         for batch in plan_batches(lengths, budget):
             width = max(lengths[i] for i in batch)
             ids = np.full((len(batch), width), adapter.pad_token_id, dtype=np.int64)
@@ -376,7 +383,7 @@ def labeled_metrics(
             scores.append(1.0 - float(p[i, neg]))
         step_scores.append(scores)
     truncated = [list(r[: len(s)]) for r, s in zip(ratings, step_scores, strict=True)]
-    first_errors = [r.index(-1) if -1 in r else -1 for r in truncated]
+    first_errors = [processbench_label(first_error(r)) for r in truncated]
     return {
         "val_loss": total / n if n else None,
         "step_accuracy": hits / n if n else None,

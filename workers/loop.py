@@ -59,7 +59,9 @@ from annotate.models import (
     Problem,
     Sample,
 )
-from workers import pipeline, splits
+from selector.promotion import METRICS, decide
+from selector.training import splits
+from workers import pipeline
 
 if TYPE_CHECKING:
     from selector.training import TrainingExample
@@ -75,13 +77,6 @@ STALE_TRAINING = timedelta(hours=4)
 #: Best-of-N subsets per N (PRM800K-style random subsampling; exact below this many).
 BEST_OF_N_TRIALS = 200
 
-# Promotion metric (a key of the evaluation summary) → higher is better.
-METRICS: dict[str, bool] = {
-    "val_loss": False,
-    "step_auc": True,
-    "first_error_f1": True,
-    "best_of_n": True,
-}
 NEXT_ON_REJECT = {"label_target"}
 
 
@@ -93,7 +88,7 @@ class LoopError(RuntimeError):
 
 
 def validation_keys(keys: Iterable[str], fraction: float = VAL_FRACTION) -> set[str]:
-    """The campaign's held-out problem keys (`workers.splits.validation_keys`)."""
+    """The campaign's held-out problem keys (`selector.training.splits.validation_keys`)."""
     return splits.validation_keys(keys, fraction)
 
 
@@ -256,20 +251,6 @@ def metric_value(summary: dict[str, Any] | None, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
-def gate_decision(
-    metric: str, candidate: float | None, active: float | None, *, min_delta: float = 0.0
-) -> tuple[bool, str]:
-    """(promote?, why). Strictly better by more than `min_delta`; a tie keeps the active one."""
-    higher = METRICS[metric]
-    if candidate is None:
-        return False, f"the candidate has no {metric} (no evaluation data for it)"
-    if active is None:
-        return True, f"the active checkpoint has no {metric} on this data"
-    better = candidate > active + min_delta if higher else candidate < active - min_delta
-    relation = "beats" if better else "does not beat"
-    return better, f"{metric} {candidate:.4f} {relation} the active {active:.4f}"
-
-
 # --- checkpoints -----------------------------------------------------------------------------
 
 
@@ -372,7 +353,7 @@ def train_checkpoint(
     Afterwards the row holds the training record; its status becomes `done_status` (`ready`
     for the command) or stays `training` with the loop stage `evaluating`.
     """
-    from selector.training import BOOTSTRAP_LR, train_prm
+    from selector.training import BOOTSTRAP_LR, TrainingConfig, train_prm
 
     ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
     if ckpt.status != Checkpoint.Status.TRAINING:
@@ -388,15 +369,17 @@ def train_checkpoint(
     base_dir, lineage = resolve_base(campaign, base)
     result = train_prm(
         examples,
-        base=base_dir,
-        out_dir=Path(ckpt.path),
-        val_problems=held,
-        epochs=epochs or campaign.retrain_epochs,
-        lr=BOOTSTRAP_LR if lineage == "bootstrap" else None,
-        batch_tokens=settings.STEPWISE_TRAIN_BATCH_TOKENS,
-        device=device,
-        resume=True,
-        bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+        TrainingConfig(
+            out_dir=Path(ckpt.path),
+            base=base_dir,
+            val_problems=held,
+            epochs=epochs or campaign.retrain_epochs,
+            lr=BOOTSTRAP_LR if lineage == "bootstrap" else None,
+            batch_tokens=settings.STEPWISE_TRAIN_BATCH_TOKENS,
+            device=device,
+            resume=True,
+            bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+        ),
         progress=progress,
     )
     data = result.to_json()
@@ -486,7 +469,7 @@ def compare_with_active(
     metric = campaign.promotion_metric
     gate = {
         "metric": metric,
-        "higher_is_better": METRICS.get(metric),
+        "higher_is_better": METRICS[metric].higher_is_better if metric in METRICS else None,
         "min_delta": campaign.promotion_min_delta,
         "data": dict(data.description),
         "candidate": candidate.metrics["summary"],
@@ -530,7 +513,7 @@ def apply_gate(candidate: Checkpoint, campaign: Campaign) -> dict[str, Any]:
     elif gate.get("active_checkpoint") is None:
         promote, reason = True, "no active checkpoint"
     else:
-        promote, reason = gate_decision(
+        promote, reason = decide(
             metric,
             metric_value(gate.get("candidate"), metric),
             metric_value(gate.get("active"), metric),

@@ -123,12 +123,14 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
         build_bootstrap_model(_campaign_texts(campaign), out_dir, **options)
         return name, out_dir, {"labels": 0, "bootstrap": options}, 0
 
-    from selector.training import train_prm
+    from selector.training import TrainingConfig, train_prm
 
     # The tokenizer sees the whole pool's text, not only the few labeled solutions.
     init_dir = checkpoint_dir(campaign, f"{name}-init")
     build_bootstrap_model(_campaign_texts(campaign), init_dir, **options)
-    result = train_prm(examples, base=init_dir, out_dir=out_dir, epochs=BOOTSTRAP_EPOCHS)
+    result = train_prm(
+        examples, TrainingConfig(out_dir=out_dir, base=init_dir, epochs=BOOTSTRAP_EPOCHS)
+    )
     shutil.rmtree(init_dir, ignore_errors=True)
     record = {**result.to_json(), "bootstrap": options}
     return name, out_dir, record, result.n_train_labels + result.n_val_labels

@@ -34,7 +34,7 @@ implemented, in order:
      read as the number it denotes (an addition), so it is an integer literal when integral.
 
 Everything except the sympy call runs in the caller's process in microseconds; the sympy part
-runs in a worker process killed after ``timeout`` seconds (the pair is then wrong), so hostile
+runs in a child process killed after ``timeout`` seconds (the pair is then wrong), so hostile
 input (``10^{10^{10000}}``, thousands of nested braces) cannot hang the caller.
 """
 
@@ -46,7 +46,7 @@ import threading
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 
-from selector.grading import worker
+import selector.grading.pool as pool
 from selector.grading.normalize import (
     MAX_NORMALIZE_CHARS,
     canonical_form,
@@ -350,11 +350,12 @@ def _grade_cheap(given: str | None, gt: str | None) -> Tri:
 
 
 def _grade_full(given: str | None, gt: str | None) -> bool:
-    """The complete grade with sympy; runs inside a worker process, under its time limit."""
+    """The complete grade with sympy; runs inside a grading child process, under its time limit."""
     return _grade(given, gt, sympy_equal) is True
 
 
-# Pairs decided by a worker, so repeated answers are not sent again (bounded; cleared when full).
+# Pairs a child process decided, so repeated answers are not sent again (bounded; cleared when
+# full).
 _decided: dict[tuple[str, str], bool] = {}
 _decided_lock = threading.Lock()
 _MAX_DECIDED = 1 << 16
@@ -370,7 +371,7 @@ def _remember(key: tuple[str, str], value: bool) -> None:
 def grade_answer(given: str | None, ground_truth: str, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Whether ``given`` is a correct final answer for ``ground_truth`` (PRM800K rules).
 
-    Never takes much longer than ``timeout`` seconds: the sympy part runs in a worker process
+    Never takes much longer than ``timeout`` seconds: the sympy part runs in a child process
     that is killed and replaced if it overruns, and the pair is then graded wrong.
     Thread-safe.
     """
@@ -382,7 +383,7 @@ def grade_answer(given: str | None, ground_truth: str, timeout: float = DEFAULT_
     known = _decided.get(key)
     if known is not None:
         return known
-    reply = worker.call({"op": "grade", "given": given, "gt": ground_truth}, timeout)
+    reply = pool.call({"op": "grade", "given": given, "gt": ground_truth}, timeout)
     if reply is None:
         return False  # timed out or crashed: not remembered, a later call may have more time
     result = reply == "1"
@@ -398,8 +399,8 @@ def grade_many(
     """Grade many ``(given, ground_truth)`` pairs; same answers as :func:`grade_answer`.
 
     Pairs decided by string normalization (most of them) never leave this process; each
-    distinct undecided pair goes once to a pool of ``processes`` workers (default: the CPU
-    count), each pair hard-limited to ``timeout`` seconds.
+    distinct undecided pair goes once to a pool of ``processes`` child processes (default: the
+    CPU count), each pair hard-limited to ``timeout`` seconds.
     """
     processes = processes or os.cpu_count() or 1
     results: list[bool] = []
@@ -414,7 +415,7 @@ def grade_many(
             if verdict is None:
                 verdict = _decided.get(key)  # type: ignore[arg-type]
                 if verdict is None and not undecided:
-                    worker.prestart(processes)  # warm up while the cheap pass goes on
+                    pool.prestart(processes)  # warm up while the cheap pass goes on
             memo[key] = verdict
         results.append(bool(verdict))
         if verdict is None:
@@ -422,7 +423,7 @@ def grade_many(
     if undecided:
         keys = list(undecided)
         requests = [{"op": "grade", "given": g, "gt": t} for g, t in keys]
-        replies = worker.run_many(requests, processes, timeout)
+        replies = pool.run_many(requests, processes, timeout)
         for key, reply in zip(keys, replies, strict=True):
             result = reply == "1"
             if reply is not None:
@@ -432,19 +433,11 @@ def grade_many(
     return results
 
 
-def _math_verify_in_worker(given: str, gt: str) -> bool:
-    from math_verify import parse, verify
-
-    gold = parse(f"${gt}$")
-    pred = parse(f"${given}$")
-    return bool(gold) and bool(pred) and bool(verify(gold, pred))
-
-
 def math_verify_agrees(
     given: str | None, ground_truth: str, timeout: float = DEFAULT_TIMEOUT
 ) -> bool:
     """Second opinion from the math-verify package, under the same hard time limit."""
     if given is None:
         return False
-    reply = worker.call({"op": "math_verify", "given": given, "gt": ground_truth}, timeout)
+    reply = pool.call({"op": "math_verify", "given": given, "gt": ground_truth}, timeout)
     return reply == "1"

@@ -1,6 +1,6 @@
 """The sympy part of grading: guards, parsing canonical text, and symbolic equality.
 
-Only the worker process (:mod:`selector.grading.worker`) calls :func:`sympy_equal`; sympy is
+Only the grading child process (:mod:`selector.grading.child`) calls :func:`sympy_equal`; sympy is
 imported lazily so that importing the grading package stays cheap. :func:`allow_sympy` is a
 pure string check and runs in the caller's process too.
 """

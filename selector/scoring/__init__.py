@@ -1,5 +1,10 @@
 """PRM adapters, batched scoring and the bootstrap model (plain Python + torch; no Django).
 
+Modules: ``formulas`` (step and solution scores), ``inputs`` (what is scored), ``adapters/``
+(one module per kind of PRM), ``loading`` (checkpoint → adapter, per-process cache),
+``batching`` (token-budget batches), ``checkpoint`` (``stepwise_prm.json``, saving), ``device``,
+``bootstrap`` (a small PRM from scratch).
+
 Formulas (:mod:`selector.scoring.formulas`, importable without torch)
     Step score = P(step is not negative): 1 − P(negative) = P(neutral) + P(positive) for
     3-class PRMs (``neutral_is_positive=False``: P(positive)); P(correct) for 2-class PRMs.
@@ -89,18 +94,18 @@ from selector.scoring.formulas import (
 
 # Names that need torch are imported on first use, so importing the formulas stays light.
 _LAZY = {
+    "PRMInput": "selector.scoring.inputs",
+    "EncodedSample": "selector.scoring.inputs",
     "PRMAdapter": "selector.scoring.adapters",
-    "PRMInput": "selector.scoring.adapters",
-    "EncodedSample": "selector.scoring.adapters",
     "ADAPTERS": "selector.scoring.adapters",
-    "load_adapter": "selector.scoring.adapters",
     "encode_native_many": "selector.scoring.adapters",
     "register_adapter": "selector.scoring.adapters",
+    "load_adapter": "selector.scoring.loading",
+    "get_adapter": "selector.scoring.loading",
+    "clear_adapter_cache": "selector.scoring.loading",
     "ScoringStats": "selector.scoring.batching",
-    "get_adapter": "selector.scoring.batching",
-    "clear_adapter_cache": "selector.scoring.batching",
     "plan_batches": "selector.scoring.batching",
-    "resolve_device": "selector.scoring.batching",
+    "resolve_device": "selector.scoring.device",
     "build_bootstrap_model": "selector.scoring.bootstrap",
     "PRMConfig": "selector.scoring.checkpoint",
     "CheckpointError": "selector.scoring.checkpoint",

@@ -1,4 +1,4 @@
-"""Batched PRM scoring by token budget, and a per-process cache of loaded adapters.
+"""Batched PRM scoring by token budget.
 
 Inputs are tokenized once, sorted by length (longest first, so an out-of-memory shows up on
 the first batch) and cut into batches whose padded size ``batch_size × longest_in_batch``
@@ -12,18 +12,15 @@ rounding in the kernels, ~1e-6 in fp32).
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from selector.scoring.device import autocast
 from selector.scoring.formulas import (
     AGGREGATIONS,
     NEUTRAL,
@@ -32,25 +29,11 @@ from selector.scoring.formulas import (
     SampleScore,
     aggregate,
 )
-
-if TYPE_CHECKING:
-    from selector.scoring.adapters import PRMAdapter, SampleLike
+from selector.scoring.inputs import EncodedSample, PRMInput, SampleLike, as_input
 
 # Max padded tokens per batch, per device type: large enough to fill the device, small enough
 # that activations of a 7B model fit on one 80 GB GPU.
 DEFAULT_TOKEN_BUDGET = {"cuda": 32768, "cpu": 8192}
-
-
-def resolve_device(device: torch.device | str | None = None) -> torch.device:
-    """``device`` as a torch device; None means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def default_dtype(device: torch.device | str | None) -> torch.dtype:
-    """bf16 on CUDA, fp32 elsewhere."""
-    return torch.bfloat16 if resolve_device(device).type == "cuda" else torch.float32
 
 
 @dataclass
@@ -91,6 +74,24 @@ class ScoringStats:
         return out
 
 
+class BatchScorer(Protocol):
+    """What `score_batched` needs of an adapter; every `PRMAdapter` has it."""
+
+    device: torch.device
+    labels: tuple[str, ...]
+    pad_token_id: int
+
+    def encode_many(self, samples: Sequence[PRMInput]) -> list[EncodedSample]: ...
+
+    def forward_probs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+    ) -> torch.Tensor: ...
+
+
 def plan_batches(
     lengths: Sequence[int], token_budget: int, max_batch_size: int | None = None
 ) -> list[list[int]]:
@@ -123,7 +124,7 @@ def _step_score_columns(labels: Sequence[str], neutral_is_positive: bool) -> lis
 
 
 def score_batched(
-    adapter: PRMAdapter,
+    adapter: BatchScorer,
     samples: Sequence[SampleLike],
     *,
     aggregation: Aggregation = "product",
@@ -133,8 +134,6 @@ def score_batched(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[SampleScore], ScoringStats]:
     """Score ``samples`` with ``adapter``; returns scores in input order and statistics."""
-    from selector.scoring.adapters import as_input
-
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
     device = adapter.device
@@ -152,13 +151,8 @@ def score_batched(
     cols_sum = _step_score_columns(adapter.labels, neutral_is_positive)
 
     step_scores: list[list[float] | None] = [None] * len(encoded)
-    autocast = (
-        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
     done = 0
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(device):
         for batch in batches:
             width = max(lengths[i] for i in batch)
             stats.padded_tokens += width * len(batch)
@@ -203,60 +197,3 @@ def score_batched(
             )
         )
     return results, stats
-
-
-# --- per-process adapter cache ---------------------------------------------------------------
-
-_CACHE: OrderedDict[tuple, PRMAdapter] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-CACHE_SIZE = 2
-
-
-def _fingerprint(path: Path) -> int:
-    """Newest mtime in the checkpoint directory, so an overwritten checkpoint is reloaded."""
-    stamps = [path.stat().st_mtime_ns]
-    stamps += [f.stat().st_mtime_ns for f in path.iterdir() if f.is_file()]
-    return max(stamps)
-
-
-def get_adapter(
-    path: str | Path,
-    adapter: str | None = None,
-    device: torch.device | str | None = None,
-    *,
-    dtype: torch.dtype | None = None,
-    max_length: int | None = None,
-    cache_size: int = CACHE_SIZE,
-) -> PRMAdapter:
-    """:func:`load_adapter` through a per-process LRU (keyed by path + mtime), kept warm.
-
-    A worker process scoring chunk after chunk with the same checkpoint loads it once; at most
-    ``cache_size`` models stay resident.
-    """
-    from selector.scoring.adapters import load_adapter
-
-    resolved = Path(path).expanduser().resolve()
-    if not resolved.is_dir():
-        raise FileNotFoundError(f"PRM checkpoint {path} does not exist")
-    dev = resolve_device(device)
-    key = (str(resolved), _fingerprint(resolved), adapter, str(dev), str(dtype), max_length)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        # Drop stale versions of the same path before loading the new one.
-        for old in [k for k in _CACHE if k[0] == key[0]]:
-            del _CACHE[old]
-        loaded = load_adapter(resolved, adapter, dev, dtype=dtype, max_length=max_length)
-        _CACHE[key] = loaded
-        while len(_CACHE) > max(1, cache_size):
-            _CACHE.popitem(last=False)
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-        return loaded
-
-
-def clear_adapter_cache() -> None:
-    """Forget every cached adapter (frees their memory once unreferenced)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()

@@ -24,8 +24,9 @@ from annotate.models import (
     Score,
     Selection,
 )
-from selector.selection import reference_select, steps_fingerprint
+from selector.selection import steps_fingerprint
 from tests.data import DATA_DIR
+from tests.selector_oracle import reference_select
 
 COT = DATA_DIR / "math_cot_samples.jsonl"
 

@@ -20,7 +20,7 @@ from selector.grading import (
     math_verify_agrees,
     normalize_answer,
 )
-from selector.grading import worker as grading_worker
+from selector.grading import pool as grading_pool
 from selector.grading.grader import _grade_cheap, _grade_full
 from selector.grading.normalize import canonical_form, latex_to_text
 from tests.data import DATA_DIR
@@ -333,21 +333,21 @@ def test_timeout_kills_worker_and_grader_recovers() -> None:
     assert grade_answer(*SLOW_EQUAL) is False  # default limit (5 s)
     assert time.monotonic() - start < 15
     # the overrunning worker was killed; a replacement answers the next pair
-    pids_after_timeout = grading_worker.idle_worker_pids()
+    pids_after_timeout = grading_pool.idle_pids()
     assert pids_after_timeout
     assert grade_answer("\\frac{1}{2}+\\frac{\\sqrt{3}}{2}i", "\\frac{1+i\\sqrt{3}}{2}") is True
     assert grade_answer("3+2y", "2y+3") is True
 
 
 def test_worker_timeout_replaces_the_killed_process() -> None:
-    before = set(grading_worker.idle_worker_pids())
+    before = set(grading_pool.idle_pids())
     start = time.monotonic()
-    assert grading_worker.call({"op": "sleep", "seconds": 60}, timeout=1.0) is None
+    assert grading_pool.call({"op": "sleep", "seconds": 60}, timeout=1.0) is None
     assert time.monotonic() - start < 15
-    after = set(grading_worker.idle_worker_pids())
+    after = set(grading_pool.idle_pids())
     assert after  # a replacement is already starting
     assert len(before - after) == (1 if before else 0)  # the overrunning worker is gone
-    assert grading_worker.call({"op": "sleep", "seconds": 0}, timeout=30) == "1"
+    assert grading_pool.call({"op": "sleep", "seconds": 0}, timeout=30) == "1"
 
 
 def test_time_limit_works_from_a_non_main_thread() -> None:

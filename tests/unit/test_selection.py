@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import math
 from decimal import Decimal
 from fractions import Fraction
@@ -13,19 +14,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selector import selection
 from selector.selection import (
     FINGERPRINT_DTYPE,
     SelectionParams,
     fingerprints_to_array,
     normalize_steps,
-    reference_pool,
-    reference_select,
-    reference_select_detailed,
     select,
-    select_detailed,
+    select_with_phases,
     steps_fingerprint,
 )
+from tests.selector_oracle import reference_pool, reference_select, reference_select_with_phases
+
+# The module itself: the package's `select` attribute is the function of that name.
+select_module = importlib.import_module("selector.selection.select")
 
 NAN = float("nan")
 
@@ -55,8 +56,8 @@ def as_fp(values, form):
 
 def both(arrays, **kw):
     """Run select and the reference; they must agree; return the indices as a list."""
-    got = select_detailed(**arrays, **kw)
-    ref_idx, ref_phase = reference_select_detailed(**arrays, **kw)
+    got = select_with_phases(**arrays, **kw)
+    ref_idx, ref_phase = reference_select_with_phases(**arrays, **kw)
     assert got.indices.dtype == np.int64
     assert got.indices.tolist() == ref_idx
     assert got.wrong_phase.tolist() == ref_phase
@@ -209,7 +210,7 @@ def test_global_wrong_phase_then_fill():
     )
     # K=5, f=0.8 -> n_wrong 4, only 3 wrong exist: 1, 2, 4, then fill by score: 3, 0.
     assert both(arrays, strategy="global", k=5, wrong_fraction=0.8) == [1, 2, 4, 3, 0]
-    got = select_detailed(**arrays, strategy="global", k=5, wrong_fraction=0.8)
+    got = select_with_phases(**arrays, strategy="global", k=5, wrong_fraction=0.8)
     assert got.wrong_phase.tolist() == [True, True, True, False, False]
     # f=0: pure top-K by score.
     assert both(arrays, strategy="global", k=3, wrong_fraction=0.0) == [3, 0, 1]
@@ -260,7 +261,7 @@ def test_per_problem_quota_and_output_order():
     # K=3, f=0.5 -> n_wrong 2. Problems ascending: -3, 5, 7.
     # -3: no wrong, fill 5, 4, 6. 5: wrong 7. 7: wrong 2, 0, then fill 1.
     assert both(arrays, strategy="per_problem", k=3, wrong_fraction=0.5) == [5, 4, 6, 7, 2, 0, 1]
-    got = select_detailed(**arrays, strategy="per_problem", k=3, wrong_fraction=0.5)
+    got = select_with_phases(**arrays, strategy="per_problem", k=3, wrong_fraction=0.5)
     assert got.wrong_phase.tolist() == [False, False, False, True, True, True, False]
     # max_per_problem 2 -> quota min(3, 2) = 2, wrong phase min(2, 2).
     assert both(arrays, strategy="per_problem", k=3, wrong_fraction=0.5, max_per_problem=2) == [
@@ -377,7 +378,7 @@ def test_unsorted_import_order_and_fingerprint_forms_agree():
 def test_empty_pool():
     arrays = pool([(1, 1, NAN, True, 0)])
     for strategy in ("global", "per_problem"):
-        got = select_detailed(**arrays, strategy=strategy, k=3, wrong_fraction=0.5)
+        got = select_with_phases(**arrays, strategy=strategy, k=3, wrong_fraction=0.5)
         assert got.indices.dtype == np.int64
         assert got.indices.tolist() == [] and got.wrong_phase.tolist() == []
     empty = {k: v[:0] for k, v in arrays.items()}
@@ -504,14 +505,14 @@ def test_select_is_exact_when_every_hash_collides(arrays, params, degenerate):
         return zero if degenerate == "constant" else zero + problem.view(np.uint64)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(selection, "_mix64", bad_hash)
+        mp.setattr(select_module, "_mix64", bad_hash)
         both(arrays, **params.to_dict())
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arrays=pools(), params=params_st)
 def test_selection_invariants(arrays, params):
-    got = select_detailed(**arrays, **params.to_dict())
+    got = select_with_phases(**arrays, **params.to_dict())
     idx, phase = got.indices.tolist(), got.wrong_phase.tolist()
     ranked = reference_pool(**arrays)
     problem = arrays["problem"].tolist()

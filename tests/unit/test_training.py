@@ -13,13 +13,14 @@ from tests.data import DATA_DIR
 torch = pytest.importorskip("torch")
 
 from selector.evaluation import evaluate_checkpoint, roc_auc  # noqa: E402
-from selector.scoring.adapters import load_adapter  # noqa: E402
 from selector.scoring.bootstrap import build_bootstrap_model  # noqa: E402
 from selector.scoring.checkpoint import PRM_CONFIG_NAME, read_prm_config  # noqa: E402
+from selector.scoring.loading import load_adapter  # noqa: E402
 from selector.training import (  # noqa: E402
     BOOTSTRAP_LR,
     TRAINER_STATE,
     TRAINING_RECORD,
+    TrainingConfig,
     TrainingExample,
     example_from_first_error,
     examples_from_prm800k,
@@ -83,15 +84,17 @@ def trained(tmp_path_factory, one_thread):
     examples = synthetic(80)
     result = train_prm(
         examples,
-        base=None,
-        out_dir=out,
-        val_problems=0.25,
-        epochs=8,
-        lr=3e-3,
-        batch_tokens=256,
-        seed=0,
-        device="cpu",
-        bootstrap_options=TINY,
+        TrainingConfig(
+            out_dir=out,
+            base=None,
+            val_problems=0.25,
+            epochs=8,
+            lr=3e-3,
+            batch_tokens=256,
+            seed=0,
+            device="cpu",
+            bootstrap_options=TINY,
+        ),
     )
     return examples, result
 
@@ -250,17 +253,21 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path):
         "device": "cpu",
         "bootstrap_options": TINY,
     }
-    full = train_prm(examples, out_dir=tmp_path / "full", **kwargs)
+    full = train_prm(examples, TrainingConfig(out_dir=tmp_path / "full", **kwargs))
 
     def stop_in_second_epoch(epoch, batch, info):
         if epoch == 1:
             raise _Stop
 
     with pytest.raises(_Stop):
-        train_prm(examples, out_dir=tmp_path / "cut", progress=stop_in_second_epoch, **kwargs)
+        train_prm(
+            examples,
+            TrainingConfig(out_dir=tmp_path / "cut", **kwargs),
+            progress=stop_in_second_epoch,
+        )
     state = torch.load(tmp_path / "cut" / TRAINER_STATE, weights_only=False)
     assert state["epoch"] == 1
-    resumed = train_prm(examples, out_dir=tmp_path / "cut", resume=True, **kwargs)
+    resumed = train_prm(examples, TrainingConfig(out_dir=tmp_path / "cut", resume=True, **kwargs))
     assert resumed.resumed_from_epoch == 1 and resumed.epochs_completed == 2
     assert [h["val_loss"] for h in resumed.history] == pytest.approx(
         [h["val_loss"] for h in full.history], rel=1e-6
@@ -273,11 +280,15 @@ def test_resume_one_more_epoch_keeps_state(tmp_path):
     examples = synthetic(12)
     kwargs = {"base": None, "lr": 3e-3, "batch_tokens": 256, "device": "cpu"}
     out = tmp_path / "run"
-    one = train_prm(examples, out_dir=out, epochs=1, bootstrap_options=TINY, **kwargs)
+    one = train_prm(
+        examples, TrainingConfig(out_dir=out, epochs=1, bootstrap_options=TINY, **kwargs)
+    )
     steps = torch.load(out / TRAINER_STATE, weights_only=False)["scheduler"]["last_epoch"]
     before = _weights(out)
     # Resume ignores a different hold-out request: the stored split stays.
-    two = train_prm(examples, out_dir=out, epochs=2, val_problems=0.5, resume=True, **kwargs)
+    two = train_prm(
+        examples, TrainingConfig(out_dir=out, epochs=2, val_problems=0.5, resume=True, **kwargs)
+    )
     assert two.resumed_from_epoch == 1 and len(two.history) == 2
     assert two.history[0] == one.history[0]
     assert two.held_out_problems == one.held_out_problems
@@ -286,7 +297,7 @@ def test_resume_one_more_epoch_keeps_state(tmp_path):
     after = state["model"]
     assert any(not torch.equal(before[k], after[k]) for k in before)
     # Nothing left to do: a resume at the target epoch trains no further.
-    again = train_prm(examples, out_dir=out, epochs=2, resume=True, **kwargs)
+    again = train_prm(examples, TrainingConfig(out_dir=out, epochs=2, resume=True, **kwargs))
     assert again.history == two.history and again.resumed_from_epoch == 2
 
 
@@ -296,7 +307,10 @@ def test_fine_tunes_a_given_base_without_touching_it(tmp_path):
     base = build_bootstrap_model(texts, tmp_path / "base", seed=0, **TINY)
     base_bytes = (base / "model.safetensors").read_bytes()
     result = train_prm(
-        examples, base=base, out_dir=tmp_path / "tuned", epochs=1, batch_tokens=256, device="cpu"
+        examples,
+        TrainingConfig(
+            out_dir=tmp_path / "tuned", base=base, epochs=1, batch_tokens=256, device="cpu"
+        ),
     )
     assert (base / "model.safetensors").read_bytes() == base_bytes
     record = json.loads((tmp_path / "tuned" / TRAINING_RECORD).read_text())

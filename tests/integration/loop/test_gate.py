@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotate.models import Checkpoint
+from selector.promotion import decide
 from selector.scoring.bootstrap import build_bootstrap_model
 from tests.integration.loop.support import label_train_samples, make_campaign_pool
 from workers import loop
@@ -144,6 +145,6 @@ def test_evaluate_gate_flag_promotes_through_the_command(labeled, tiny_loop):
     ],
 )
 def test_gate_decision_rules(metric, candidate, active, delta, promote):
-    decision, reason = loop.gate_decision(metric, candidate, active, min_delta=delta)
+    decision, reason = decide(metric, candidate, active, min_delta=delta)
     assert decision is promote
     assert metric in reason

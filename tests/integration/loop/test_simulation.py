@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from selector import simulation
 from selector.selection import fingerprints_to_array, steps_fingerprint
-from workers import simulation
-from workers.simulation import SimItem, SimRow, choose, efficiency_ratio, labels_to_reach
+from selector.simulation import SimItem, SimRow, choose, efficiency_ratio, labels_to_reach
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -1,7 +1,7 @@
 """The validation hold-out: stable as problems are added, so every checkpoint of a campaign is
 compared on problems none of them trained on."""
 
-from workers.splits import unit_hash, validation_keys
+from selector.training.splits import unit_hash, validation_keys
 
 
 def test_membership_never_changes_as_keys_are_added():

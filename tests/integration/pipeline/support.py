@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from annotate.models import Campaign, Problem, Sample, Score, Selection
-from selector.selection import reference_select, steps_fingerprint
+from selector.selection import steps_fingerprint
+from tests.selector_oracle import reference_select
 
 #: A bootstrap PRM small enough to build and run in well under a second on one slow core.
 TINY_BOOTSTRAP = {"hidden": 32, "layers": 1, "heads": 2, "vocab_size": 400, "max_length": 128}

@@ -237,9 +237,9 @@ def test_a_chunk_killed_between_sub_batches_resumes_where_it_stopped(
     chunk = ScoringChunk.objects.get(pk=chunk_ids[0])
     assert chunk.sample_count > tiny_models.STEPWISE_SCORING_SUB_BATCH
 
-    from selector.scoring import batching
+    from selector.scoring import loading
 
-    real = batching.get_adapter
+    real = loading.get_adapter
     calls = {"n": 0}
 
     class Dies:
@@ -252,7 +252,7 @@ def test_a_chunk_killed_between_sub_batches_resumes_where_it_stopped(
                 raise RuntimeError("worker killed")
             return self.adapter.score(*args, **kwargs)
 
-    monkeypatch.setattr(batching, "get_adapter", lambda *a, **k: Dies(real(*a, **k)))
+    monkeypatch.setattr(loading, "get_adapter", lambda *a, **k: Dies(real(*a, **k)))
     with pytest.raises(RuntimeError, match="worker killed"):
         pipeline.score_chunk(chunk.pk)
     sub = tiny_models.STEPWISE_SCORING_SUB_BATCH
@@ -261,7 +261,7 @@ def test_a_chunk_killed_between_sub_batches_resumes_where_it_stopped(
     chunk.refresh_from_db()
     assert not chunk.done
 
-    monkeypatch.setattr(batching, "get_adapter", real)
+    monkeypatch.setattr(loading, "get_adapter", real)
     pipeline.score_chunk(chunk.pk)
     generation.refresh_from_db()
     chunk.refresh_from_db()
@@ -291,14 +291,14 @@ def test_finisher_that_died_before_queueing_selection_is_recovered(
 
 @pytest.mark.django_db
 def test_the_model_is_loaded_once_per_process(campaign, tiny_models, monkeypatch):
-    from selector.scoring import adapters, clear_adapter_cache
+    from selector.scoring import clear_adapter_cache, loading
 
     make_pool(campaign, n_problems=4, per_problem=6)
     _, chunk_ids = prepared(campaign)
     clear_adapter_cache()
     loads = []
-    real = adapters.load_adapter
-    monkeypatch.setattr(adapters, "load_adapter", lambda *a, **k: loads.append(a) or real(*a, **k))
+    real = loading.load_adapter
+    monkeypatch.setattr(loading, "load_adapter", lambda *a, **k: loads.append(a) or real(*a, **k))
     for chunk_id in chunk_ids:
         pipeline.score_chunk(chunk_id)
     assert len(chunk_ids) > 1
@@ -444,9 +444,9 @@ def test_duplicate_deliveries_of_one_chunk_at_once_count_progress_once(
     make_pool(campaign, n_problems=1, per_problem=6)
     generation, chunk_ids = prepared(campaign)
     chunk = ScoringChunk.objects.get(pk=chunk_ids[0])
-    from selector.scoring import batching
+    from selector.scoring import loading
 
-    real = batching.get_adapter
+    real = loading.get_adapter
     barrier = threading.Barrier(2)
 
     class Together:
@@ -458,7 +458,7 @@ def test_duplicate_deliveries_of_one_chunk_at_once_count_progress_once(
             barrier.wait(timeout=30)
             return out
 
-    monkeypatch.setattr(batching, "get_adapter", lambda *a, **k: Together(real(*a, **k)))
+    monkeypatch.setattr(loading, "get_adapter", lambda *a, **k: Together(real(*a, **k)))
     results = run_in_threads(
         lambda: pipeline.score_chunk(chunk.pk), lambda: pipeline.score_chunk(chunk.pk)
     )

@@ -1,5 +1,5 @@
 """Simulate the active-learning loop with labelers whose ratings come from known step truth,
-and compare selection strategies at equal label budgets (see `workers.simulation`).
+and compare selection strategies at equal label budgets (see `selector.simulation`).
 
     simulate --source processbench [--strategies per_problem,global,random] [--budget N]
              [--rounds R] [--seeds 0,1] [--epochs E] [--out DIR]
@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from workers import simulation
+from selector import simulation
 
 
 def _ints(text: str) -> list[int]:

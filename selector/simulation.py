@@ -51,12 +51,26 @@ from typing import Any
 
 import numpy as np
 
-from workers.splits import validation_keys
+from selector.evaluation import GradedSolution, evaluate_checkpoint, step_class_probs
+from selector.promotion import METRICS as PROMOTION_METRICS
+from selector.scoring.bootstrap import build_bootstrap_model
+from selector.scoring.loading import get_adapter, load_adapter
+from selector.selection import fingerprints_to_array, select, steps_fingerprint
+from selector.training import (
+    BOOTSTRAP_LR,
+    TrainingConfig,
+    TrainingExample,
+    example_from_first_error,
+    train_prm,
+    validation_keys,
+)
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("per_problem", "global", "random")
 METRICS = ("step_auc", "f1", "val_loss")
+# Each metric's name among the promotion metrics, which know whether higher is better.
+_PROMOTION_NAME = {"step_auc": "step_auc", "f1": "first_error_f1", "val_loss": "val_loss"}
 TEACHER_THRESHOLD = 0.2
 #: Small by default, so a default run fits two shared CPU cores (~16 min a seed there). 512
 #: tokens hold the problem and ~4 ProcessBench steps (at 256 only ~1.8 steps fit and 2/3 of
@@ -72,21 +86,19 @@ class SimItem:
     problem: str
     steps: list[str]
     wrong: bool  # the final answer is wrong
-    first_error: int  # −1: no wrong step
+    first_error: int  # ProcessBench's label: the first wrong step, −1 when there is none
     is_correct: bool | None = None
     answer: str | None = None
 
     def ratings(self) -> list[int]:
         """A simulated labeler's ratings: +1 before the first error, −1 at it."""
-        n = len(self.steps) if self.first_error < 0 else self.first_error + 1
-        return [1] * (n - 1) + [1 if self.first_error < 0 else -1]
+        return self.example().ratings
 
-    def example(self):
+    def example(self) -> TrainingExample:
         """The label as a training example (steps after the first error are not rated)."""
-        from selector.training import TrainingExample
-
-        ratings = self.ratings()
-        return TrainingExample(self.problem, self.steps[: len(ratings)], ratings, self.id)
+        return example_from_first_error(
+            self.problem, self.steps, self.first_error, problem_id=self.id
+        )
 
 
 @dataclass
@@ -142,8 +154,6 @@ def teacher_first_errors(
     adapter: Any, samples: Sequence[tuple[str, Sequence[str]]], threshold: float = TEACHER_THRESHOLD
 ) -> list[tuple[int, int]]:
     """(first step with P(negative) > threshold or −1, steps scored) per sample."""
-    from selector.evaluation import step_class_probs
-
     labels = list(adapter.labels)
     out = []
     for probs in step_class_probs(adapter, samples):
@@ -165,8 +175,6 @@ def load_teacher_items(
     device: str | None = None,
 ) -> list[SimItem]:
     """Graded solutions (math_cot format) labeled by a teacher PRM thresholded at P(neg)."""
-    from selector.scoring import get_adapter
-
     records = []
     with open(pool, encoding="utf-8") as fh:
         for line in fh:
@@ -202,22 +210,21 @@ def train_teacher(
 ) -> dict[str, Any]:
     """A teacher PRM trained on ProcessBench's expert labels (10% of problems held out);
     returns its training record (validation AUC and F1 on the held-out problems)."""
-    from selector.scoring.bootstrap import build_bootstrap_model
-    from selector.training import BOOTSTRAP_LR, train_prm
-
     items = load_processbench(processbench)
     texts = list(dict.fromkeys(t for i in items for t in (i.problem, *i.steps)))
     build_bootstrap_model(texts, out_dir, seed=seed, **(model or DEFAULT_MODEL))
     result = train_prm(
         [i.example() for i in items],
-        base=out_dir,
-        out_dir=out_dir,
-        val_problems=0.1,
-        epochs=epochs,
-        lr=BOOTSTRAP_LR,
-        batch_tokens=batch_tokens,
-        seed=seed,
-        device=device,
+        TrainingConfig(
+            out_dir=out_dir,
+            base=out_dir,
+            val_problems=0.1,
+            epochs=epochs,
+            lr=BOOTSTRAP_LR,
+            batch_tokens=batch_tokens,
+            seed=seed,
+            device=device,
+        ),
     )
     (out_dir / "trainer_state.pt").unlink(missing_ok=True)
     return result.to_json()
@@ -262,8 +269,6 @@ def choose(
     wrong_fraction: float = 0.8,
 ) -> list[int]:
     """Indices of the next `n` pool samples to label under `strategy` (see module docstring)."""
-    from selector.selection import select
-
     remaining = np.flatnonzero(~labeled)
     if n <= 0 or len(remaining) == 0:
         return []
@@ -372,22 +377,20 @@ def _train_and_measure(
     config: SimConfig,
     seed: int,
 ):
-    from selector.evaluation import evaluate_checkpoint
-    from selector.scoring.adapters import load_adapter
-    from selector.training import BOOTSTRAP_LR, train_prm
-
     examples = [i.example() for i in labeled_items]
     t0 = time.perf_counter()
     train_prm(
         examples,
-        base=init_dir,
-        out_dir=out_dir,
-        val_problems=0.0,
-        epochs=config.epochs,
-        lr=config.lr or BOOTSTRAP_LR,
-        batch_tokens=config.batch_tokens,
-        seed=seed,
-        device=config.device,
+        TrainingConfig(
+            out_dir=out_dir,
+            base=init_dir,
+            val_problems=0.0,
+            epochs=config.epochs,
+            lr=config.lr or BOOTSTRAP_LR,
+            batch_tokens=config.batch_tokens,
+            seed=seed,
+            device=config.device,
+        ),
     )
     seconds = time.perf_counter() - t0
     adapter = load_adapter(out_dir, device=config.device)
@@ -448,10 +451,6 @@ def run_simulation(
     log: Callable[[str], None] = lambda message: None,
 ) -> list[SimRow]:
     """Every strategy, every round, every seed (see the module docstring); returns the rows."""
-    from selector.evaluation import GradedSolution
-    from selector.scoring.bootstrap import build_bootstrap_model
-    from selector.selection import fingerprints_to_array, steps_fingerprint
-
     unknown = set(config.strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"unknown strategies {sorted(unknown)}; expected some of {STRATEGIES}")
@@ -567,7 +566,7 @@ def mean_curves(rows: Sequence[SimRow], metric: str) -> dict[str, list[tuple[flo
 def ratios(rows: Sequence[SimRow], metric: str) -> dict[str, dict[str, Any]]:
     """Data-efficiency ratio of each non-random strategy against random, on `metric`."""
     curves = mean_curves(rows, metric)
-    lower_is_better = metric == "val_loss"
+    lower_is_better = not PROMOTION_METRICS[_PROMOTION_NAME[metric]].higher_is_better
     if "random" not in curves:
         return {}
     sign = -1.0 if lower_is_better else 1.0

@@ -1,7 +1,7 @@
 """Which samples a generation sends to labelers: the selection rules as a pure numpy function.
 
-The rules are fixed by DESIGN.md ("Selection"); this module is their only implementation, plus a
-plain-Python oracle (`reference_select`) that the tests compare it against. No Django here: the
+The rules are fixed by DESIGN.md ("Selection"); this module is their only implementation (the
+tests compare it with a plain-Python oracle, ``tests/selector_oracle.py``). No Django here: the
 caller (``annotate``) loads one row per sample into arrays and maps the returned indices back.
 
 Inputs, one entry per sample (the campaign's train-split samples that have an answer):
@@ -14,7 +14,7 @@ Inputs, one entry per sample (the campaign's train-split samples that have an an
   16-byte digest of `steps_fingerprint`). A ``(n, 2)`` uint64/int64 array or a 1-D integer
   array are accepted too (tests use small integers); excluded keys must use the same form.
 
-Decisions the design leaves open, fixed here (``reference_select`` implements the same):
+Decisions the design leaves open, fixed here (the oracle implements the same):
 
 1. Pool = samples with a non-NaN score that are not ``excluded``; of those, one per (problem,
    fingerprint): the earliest by ``order`` (an unscored earlier copy does not hide a later scored
@@ -34,150 +34,16 @@ Decisions the design leaves open, fixed here (``reference_select`` implements th
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import defaultdict
-from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = [
-    "FINGERPRINT_DTYPE",
-    "STRATEGIES",
-    "Selection",
-    "SelectionParams",
-    "fingerprints_to_array",
-    "normalize_steps",
-    "reference_pool",
-    "reference_select",
-    "reference_select_detailed",
-    "select",
-    "select_detailed",
-    "steps_fingerprint",
-]
-
-Strategy = Literal["per_problem", "global"]
-STRATEGIES: tuple[str, ...] = ("per_problem", "global")
-
-FINGERPRINT_SIZE = 16
-FINGERPRINT_DTYPE = np.dtype(f"S{FINGERPRINT_SIZE}")
-# Domain separation: a different normalisation in future gets a different person string.
-_FINGERPRINT_PERSON = b"stepwise-steps-1"
+from selector.selection.fingerprint import FINGERPRINT_DTYPE, FINGERPRINT_SIZE
+from selector.selection.params import SelectionParams, Strategy
 
 
-# --------------------------------------------------------------------------------------------
-# Step fingerprints (stored on each Sample at import)
-# --------------------------------------------------------------------------------------------
-
-
-def normalize_steps(steps: list[str]) -> str:
-    """Strip each step, collapse every run of whitespace to one space, end each step with "\\n".
-
-    After collapsing, no step contains a newline, so "\\n" is a separator that cannot occur in a
-    step; terminating (rather than joining) keeps ``[]`` and ``[""]`` distinct.
-    """
-    if isinstance(steps, str):
-        raise TypeError("steps must be a list of strings, not a string")
-    return "".join(" ".join(str(step).split()) + "\n" for step in steps)
-
-
-def steps_fingerprint(steps: list[str]) -> bytes:
-    """16-byte BLAKE2b digest of `normalize_steps`; identical across processes and versions."""
-    data = normalize_steps(steps).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=FINGERPRINT_SIZE, person=_FINGERPRINT_PERSON).digest()
-
-
-def fingerprints_to_array(digests: list[bytes] | tuple[bytes, ...]) -> np.ndarray:
-    """Pack 16-byte digests (e.g. read from the database) into a ``FINGERPRINT_DTYPE`` array."""
-    digests = [bytes(d) for d in digests]
-    bad = next((i for i, d in enumerate(digests) if len(d) != FINGERPRINT_SIZE), None)
-    if bad is not None:
-        raise ValueError(f"fingerprint {bad} is {len(digests[bad])} bytes, not {FINGERPRINT_SIZE}")
-    # frombuffer keeps all 16 bytes; np.array(list, 'S16') would too, but is slower on 10^7 rows.
-    return np.frombuffer(b"".join(digests), dtype=FINGERPRINT_DTYPE).copy()
-
-
-# --------------------------------------------------------------------------------------------
-# Parameters
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SelectionParams:
-    """A frozen snapshot of how one generation selects; stored on the Generation as a dict."""
-
-    strategy: Strategy
-    k: int
-    wrong_fraction: float
-    max_per_problem: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
-        if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer):
-            raise TypeError(f"k must be an integer, not {self.k!r}")
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, not {self.k}")
-        if isinstance(self.wrong_fraction, bool) or not isinstance(
-            self.wrong_fraction, int | float | Decimal | Fraction | np.floating | np.integer
-        ):
-            raise TypeError(f"wrong_fraction must be a number, not {self.wrong_fraction!r}")
-        if not math.isfinite(float(self.wrong_fraction)) or not (
-            0 <= float(self.wrong_fraction) <= 1
-        ):
-            raise ValueError(f"wrong_fraction must be in [0, 1], not {self.wrong_fraction}")
-        m = self.max_per_problem
-        if m is not None:
-            if isinstance(m, bool) or not isinstance(m, int | np.integer):
-                raise TypeError(f"max_per_problem must be an integer or None, not {m!r}")
-            if m < 1:
-                raise ValueError(f"max_per_problem must be >= 1 or None, not {m}")
-            object.__setattr__(self, "max_per_problem", int(m))
-        # Normalise numpy/Decimal/Fraction inputs so snapshots compare and serialise as plain
-        # Python; n_wrong reads the float's shortest repr, so 0.15 still means exactly 3/20.
-        object.__setattr__(self, "k", int(self.k))
-        object.__setattr__(self, "wrong_fraction", float(self.wrong_fraction))
-
-    @property
-    def n_wrong(self) -> int:
-        """``floor(wrong_fraction * k + 1/2)``, computed exactly (see module docstring, item 3)."""
-        # repr() is the shortest decimal that round-trips: the value the lead typed, 0.7 = 7/10.
-        exact = Fraction(repr(self.wrong_fraction))
-        return math.floor(exact * self.k + Fraction(1, 2))
-
-    @property
-    def per_problem_cap(self) -> int:
-        """Most picks one problem can get under the per_problem strategy: ``min(k, M)``."""
-        return self.k if self.max_per_problem is None else min(self.k, self.max_per_problem)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "k": self.k,
-            "wrong_fraction": self.wrong_fraction,
-            "max_per_problem": self.max_per_problem,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SelectionParams:
-        unknown = set(data) - {"strategy", "k", "wrong_fraction", "max_per_problem"}
-        if unknown:
-            raise ValueError(f"unknown selection parameters: {sorted(unknown)}")
-        missing = {"strategy", "k", "wrong_fraction"} - set(data)
-        if missing:
-            raise ValueError(f"missing selection parameters: {sorted(missing)}")
-        return cls(
-            strategy=data["strategy"],
-            k=data["k"],
-            wrong_fraction=data["wrong_fraction"],
-            max_per_problem=data.get("max_per_problem"),
-        )
-
-
-class Selection(NamedTuple):
+class Picks(NamedTuple):
     """Selected indices into the input arrays, in selection order, and which phase took each."""
 
     indices: np.ndarray  # int64
@@ -418,7 +284,7 @@ def _take_first(mask: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def select_detailed(
+def select_with_phases(
     problem: np.ndarray,
     order: np.ndarray,
     score: np.ndarray,
@@ -432,7 +298,7 @@ def select_detailed(
     excluded: np.ndarray | None = None,
     excluded_problems: np.ndarray | None = None,
     excluded_fingerprints: np.ndarray | None = None,
-) -> Selection:
+) -> Picks:
     """`select`, also saying which picks came from the wrong-answer phase."""
     params = SelectionParams(strategy, k, wrong_fraction, max_per_problem)
     inp = _check_inputs(
@@ -446,7 +312,7 @@ def select_detailed(
         excluded_fingerprints,
     )
     problem, order, score, wrong = inp.problem, inp.order, inp.score, inp.wrong
-    empty = Selection(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    empty = Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
 
     # 1. Eligible by score and exclusion, laid out in import order so stable sorts break ties.
     ok = ~np.isnan(score)
@@ -510,7 +376,7 @@ def select_detailed(
         wr = w[r]
         wpick = _take_first(wr, n_wrong)
         fpick = _take_first(~wpick, K - int(wpick.sum()))
-        return Selection(
+        return Picks(
             np.concatenate([idx[r[wpick]], idx[r[fpick]]]),
             np.repeat([True, False], [int(wpick.sum()), int(fpick.sum())]),
         )
@@ -534,7 +400,7 @@ def select_detailed(
         phase = ~wpick[picked]  # False (0) for wrong-phase picks, so they come first
         gid = np.searchsorted(starts, picked, side="right")  # group number of each pick
         out = picked[np.lexsort((phase, gid))]  # positions already ranked within each group
-        return Selection(idx[grouped[out]], wpick[out])
+        return Picks(idx[grouped[out]], wpick[out])
 
     # global with max_per_problem M: per-problem ranks come from the grouped layout,
     # the "first n" cut-offs from the global rank layout; g maps grouped -> rank position.
@@ -549,7 +415,7 @@ def select_detailed(
     fcand[g] = rem_g & (_group_rank(rem_g, starts, lengths) < np.repeat(M - c_p, lengths))
     nw = int(wpick.sum())
     fpick = _take_first(fcand, K - nw)
-    return Selection(
+    return Picks(
         np.concatenate([idx[r[wpick]], idx[r[fpick]]]),
         np.repeat([True, False], [nw, int(fpick.sum())]),
     )
@@ -577,7 +443,7 @@ def select(
     ``excluded_fingerprints``) are the keys of earlier selections that are not in the arrays.
     No Python loop over samples: a few sorts and cumulative counts.
     """
-    return select_detailed(
+    return select_with_phases(
         problem,
         order,
         score,
@@ -591,157 +457,3 @@ def select(
         excluded_problems=excluded_problems,
         excluded_fingerprints=excluded_fingerprints,
     ).indices
-
-
-# --------------------------------------------------------------------------------------------
-# Reference implementation: the rules read literally, for the tests
-# --------------------------------------------------------------------------------------------
-
-
-def _ref_fp_key(fp: np.ndarray, i: int) -> bytes:
-    return np.ascontiguousarray(fp[i : i + 1]).tobytes()  # raw bytes: S16 keeps all 16
-
-
-def reference_pool(
-    problem: Any,
-    order: Any,
-    score: Any,
-    wrong: Any,
-    fingerprint: Any,
-    *,
-    excluded: Any = None,
-    excluded_problems: Any = None,
-    excluded_fingerprints: Any = None,
-) -> list[int]:
-    """The eligible samples, ranked: score descending, ties by import order. Plain Python."""
-    inp = _check_inputs(
-        problem,
-        order,
-        score,
-        wrong,
-        fingerprint,
-        excluded,
-        excluded_problems,
-        excluded_fingerprints,
-    )
-    n = len(inp.problem)
-    prob = [int(x) for x in inp.problem]
-    ordr = [int(x) for x in inp.order]
-    sc = [float(x) for x in inp.score]
-    exc = [False] * n if inp.excluded is None else [bool(x) for x in inp.excluded]
-    fps = [_ref_fp_key(inp.fingerprint, i) for i in range(n)]
-
-    taken = {(prob[i], fps[i]) for i in range(n) if exc[i]}
-    if inp.excluded_fingerprints is not None:
-        for j in range(len(inp.excluded_problems)):
-            taken.add((int(inp.excluded_problems[j]), _ref_fp_key(inp.excluded_fingerprints, j)))
-
-    candidates = sorted(
-        (i for i in range(n) if not math.isnan(sc[i]) and not exc[i]), key=ordr.__getitem__
-    )
-    seen: set[tuple[int, bytes]] = set()
-    pool = []
-    for i in candidates:
-        key = (prob[i], fps[i])
-        if key in taken or key in seen:
-            continue
-        seen.add(key)
-        pool.append(i)
-    return sorted(pool, key=lambda i: (-sc[i], ordr[i]))
-
-
-def reference_select_detailed(
-    problem: Any,
-    order: Any,
-    score: Any,
-    wrong: Any,
-    fingerprint: Any,
-    *,
-    strategy: Strategy,
-    k: int,
-    wrong_fraction: float,
-    max_per_problem: int | None = None,
-    excluded: Any = None,
-    excluded_problems: Any = None,
-    excluded_fingerprints: Any = None,
-) -> tuple[list[int], list[bool]]:
-    """Plain-Python oracle for `select_detailed`: (indices, wrong_phase flags)."""
-    params = SelectionParams(strategy, k, wrong_fraction, max_per_problem)
-    ranked = reference_pool(
-        problem,
-        order,
-        score,
-        wrong,
-        fingerprint,
-        excluded=excluded,
-        excluded_problems=excluded_problems,
-        excluded_fingerprints=excluded_fingerprints,
-    )
-    prob = [int(x) for x in np.asarray(problem)]
-    is_wrong = [bool(x) for x in np.asarray(wrong)]
-    cap_m = math.inf if params.max_per_problem is None else params.max_per_problem
-    out: list[int] = []
-    phase: list[bool] = []
-
-    if params.strategy == "per_problem":
-        cap = params.per_problem_cap
-        by_problem: dict[int, list[int]] = defaultdict(list)
-        for i in ranked:
-            by_problem[prob[i]].append(i)
-        for pid in sorted(by_problem):
-            items = by_problem[pid]
-            wrong_picks = [i for i in items if is_wrong[i]][: min(params.n_wrong, cap)]
-            fill = [i for i in items if i not in wrong_picks][: cap - len(wrong_picks)]
-            out += wrong_picks + fill
-            phase += [True] * len(wrong_picks) + [False] * len(fill)
-        return out, phase
-
-    count: dict[int, int] = defaultdict(int)
-    wrong_picks = []
-    for i in ranked:
-        if len(wrong_picks) == params.n_wrong:
-            break
-        if is_wrong[i] and count[prob[i]] < cap_m:
-            wrong_picks.append(i)
-            count[prob[i]] += 1
-    fill = []
-    for i in ranked:
-        if len(wrong_picks) + len(fill) == params.k:
-            break
-        if i in wrong_picks or count[prob[i]] >= cap_m:
-            continue
-        fill.append(i)
-        count[prob[i]] += 1
-    return wrong_picks + fill, [True] * len(wrong_picks) + [False] * len(fill)
-
-
-def reference_select(
-    problem: Any,
-    order: Any,
-    score: Any,
-    wrong: Any,
-    fingerprint: Any,
-    *,
-    strategy: Strategy,
-    k: int,
-    wrong_fraction: float,
-    max_per_problem: int | None = None,
-    excluded: Any = None,
-    excluded_problems: Any = None,
-    excluded_fingerprints: Any = None,
-) -> list[int]:
-    """Plain-Python oracle for `select`: loops, sorted() and dicts; O(n·K), for tests only."""
-    return reference_select_detailed(
-        problem,
-        order,
-        score,
-        wrong,
-        fingerprint,
-        strategy=strategy,
-        k=k,
-        wrong_fraction=wrong_fraction,
-        max_per_problem=max_per_problem,
-        excluded=excluded,
-        excluded_problems=excluded_problems,
-        excluded_fingerprints=excluded_fingerprints,
-    )[0]

@@ -1,12 +1,13 @@
-"""Hard time limits for grading: sympy runs in small reusable worker processes.
+"""Hard time limits for grading: sympy runs in a pool of small reusable child processes.
 
-A worker is a plain ``python -c`` subprocess speaking one JSON request / one line of reply
-over pipes. A worker that overruns its deadline (or dies) is killed by pid and replaced, so
-hostile answers can never hang the caller, from any thread (no ``signal.alarm``), and no
-``fork`` of a threaded parent or re-import of its ``__main__`` happens.
+A child (:mod:`selector.grading.child`) is a plain ``python -c`` subprocess speaking one JSON
+request / one line of reply over pipes. A child that overruns its deadline (or dies) is killed
+by pid and replaced, so hostile answers can never hang the caller, from any thread (no
+``signal.alarm``), and no ``fork`` of a threaded parent or re-import of its ``__main__``
+happens.
 
-* :func:`call` runs one request on a pooled idle worker (thread-safe).
-* :func:`run_many` runs many requests on N workers at once, each under its own deadline.
+* :func:`call` runs one request on a pooled idle child (thread-safe).
+* :func:`run_many` runs many requests on N children at once, each under its own deadline.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["WorkerError", "call", "run_many", "shutdown"]
+__all__ = ["PoolError", "call", "run_many", "shutdown"]
 
 # Seconds a fresh worker may take to import sympy; not counted in any per-pair limit.
 STARTUP_TIMEOUT = 60.0
@@ -36,11 +37,11 @@ MAX_IDLE = max(4, min(os.cpu_count() or 1, 8))
 _ROOT = str(Path(__file__).resolve().parents[2])
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); "
-    "from selector.grading.worker import _serve; _serve({limit})"
+    "from selector.grading.child import serve; serve({limit})"
 )
 
 
-class WorkerError(RuntimeError):
+class PoolError(RuntimeError):
     """A worker process could not be started."""
 
 
@@ -48,8 +49,8 @@ class _Died(Exception):
     pass
 
 
-class _Worker:
-    """One worker subprocess with a line-buffered reader."""
+class _Process:
+    """One child process with a line-buffered reader."""
 
     def __init__(self) -> None:
         code = _BOOT.format(root=_ROOT, limit=MEMORY_LIMIT)
@@ -118,7 +119,7 @@ class _Worker:
                 line = None
             if line is None:
                 self.kill()
-                raise WorkerError("grading worker did not start")
+                raise PoolError("grading worker did not start")
             self.ready = line == "ready"
 
     def kill(self) -> None:
@@ -148,19 +149,19 @@ class _Worker:
 # ---------------------------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_idle: list[_Worker] = []
+_idle: list[_Process] = []
 
 
-def _acquire() -> _Worker:
+def _acquire() -> _Process:
     with _lock:
         worker = _idle.pop() if _idle else None
     if worker is None or worker.proc.poll() is not None:
-        worker = _Worker()
+        worker = _Process()
     worker.wait_ready()
     return worker
 
 
-def _release(worker: _Worker) -> None:
+def _release(worker: _Process) -> None:
     with _lock:
         if len(_idle) < MAX_IDLE:
             _idle.append(worker)
@@ -172,7 +173,7 @@ def _replace_later() -> None:
     # start a replacement now so the next call does not wait for sympy to import
     with _lock:
         if not _idle:
-            _idle.append(_Worker())
+            _idle.append(_Process())
 
 
 def call(request: dict, timeout: float) -> str | None:
@@ -183,7 +184,7 @@ def call(request: dict, timeout: float) -> str | None:
         worker.send(payload)
     except _Died:
         worker.kill()  # a pooled worker that died while idle: one retry on a fresh one
-        worker = _Worker()
+        worker = _Process()
         worker.wait_ready()
         try:
             worker.send(payload)
@@ -206,10 +207,10 @@ def prestart(count: int) -> None:
     """Start workers now (they import sympy in the background) for an imminent run_many."""
     with _lock:
         missing = count - len(_idle)
-        _idle.extend(_Worker() for _ in range(max(0, missing)))
+        _idle.extend(_Process() for _ in range(max(0, missing)))
 
 
-def idle_worker_pids() -> list[int]:
+def idle_pids() -> list[int]:
     """Pids of the pooled idle workers (for tests and diagnostics)."""
     with _lock:
         return [w.pid for w in _idle]
@@ -248,28 +249,28 @@ def run_many(requests: Sequence[dict], processes: int, timeout: float) -> list[s
         return results
     processes = max(1, min(processes, len(requests)))
     todo = deque(range(len(requests)))
-    workers: list[_Worker] = []
+    workers: list[_Process] = []
     with _lock:  # reuse pooled idle workers first: they are already warm
         while _idle and len(workers) < processes:
             workers.append(_idle.pop())
-    workers += [_Worker() for _ in range(processes - len(workers))]
-    busy: dict[_Worker, tuple[int, float]] = {}
+    workers += [_Process() for _ in range(processes - len(workers))]
+    busy: dict[_Process, tuple[int, float]] = {}
     startup_failures = 0
     poller = select.poll()
-    by_fd: dict[int, _Worker] = {}
+    by_fd: dict[int, _Process] = {}
 
-    def add(worker: _Worker) -> None:
+    def add(worker: _Process) -> None:
         by_fd[worker.fd] = worker
         poller.register(worker.fd, select.POLLIN | select.POLLHUP | select.POLLERR)
 
-    def replace(worker: _Worker) -> None:
+    def replace(worker: _Process) -> None:
         poller.unregister(worker.fd)
         del by_fd[worker.fd]
         worker.kill()
         workers.remove(worker)
         busy.pop(worker, None)
         if todo:
-            fresh = _Worker()
+            fresh = _Process()
             workers.append(fresh)
             add(fresh)
 
@@ -289,7 +290,7 @@ def run_many(requests: Sequence[dict], processes: int, timeout: float) -> list[s
                         break
                     busy[worker] = (index, now + timeout)
             if not workers:
-                raise WorkerError("no grading worker could be started")
+                raise PoolError("no grading worker could be started")
             deadlines = [deadline for _, deadline in busy.values()]
             wait = min(deadlines) - now if deadlines else 1.0
             events = poller.poll(max(1, int(wait * 1000)))
@@ -306,7 +307,7 @@ def run_many(requests: Sequence[dict], processes: int, timeout: float) -> list[s
                     else:
                         startup_failures += 1
                         if startup_failures > 3 * processes:
-                            raise WorkerError("grading workers keep dying at start") from None
+                            raise PoolError("grading workers keep dying at start") from None
                     replace(worker)
                     continue
                 for line in lines:
@@ -331,51 +332,3 @@ def run_many(requests: Sequence[dict], processes: int, timeout: float) -> list[s
             else:
                 worker.kill()
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# The worker side
-# ---------------------------------------------------------------------------------------------
-
-
-def _handle(request: dict) -> bool:
-    op = request.get("op")
-    if op == "grade":
-        from selector.grading.grader import _grade_full
-
-        return _grade_full(request["given"], request["gt"])
-    if op == "math_verify":
-        from selector.grading.grader import _math_verify_in_worker
-
-        return _math_verify_in_worker(request["given"], request["gt"])
-    if op == "sleep":  # for tests of the time limit
-        time.sleep(float(request["seconds"]))
-        return True
-    return False
-
-
-def _serve(memory_limit: int) -> None:
-    """Worker main loop: read JSON lines on stdin, answer ``1``/``0`` lines on stdout."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    if memory_limit > 0:
-        try:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-        except (ImportError, ValueError, OSError):
-            pass
-    from selector.grading import symbolic
-
-    symbolic._parser()  # import sympy before saying we are ready
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
-    for line in sys.stdin:
-        try:
-            ok = _handle(json.loads(line))
-        except BaseException:  # any failure grades as "not equal"
-            ok = False
-        out.write("1\n" if ok else "0\n")
-        out.flush()

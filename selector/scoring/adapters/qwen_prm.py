@@ -1,0 +1,91 @@
+"""Qwen2.5-Math-PRM style: chat prompt, steps joined by ``<extra_0>``, a 2-class head."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from selector.scoring.adapters.base import check_token_id, register_adapter
+from selector.scoring.adapters.text_template import TextTemplateAdapter
+from selector.scoring.checkpoint import CheckpointError
+
+# ChatML, the format of Qwen chat models; used when a qwen-prm tokenizer ships no chat template.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+)
+
+
+@register_adapter
+class QwenPRMAdapter(TextTemplateAdapter):
+    """Qwen2.5-Math-PRM style: chat prompt, steps joined by ``<extra_0>``, 2-class head.
+
+    Step score = P(class 1) at each ``<extra_0>``. Loaded with
+    ``AutoModelForTokenClassification`` (``num_labels=2``), never with the checkpoint's own
+    remote code.
+    """
+
+    name = "qwen-prm"
+    auto_class = "AutoModelForTokenClassification"
+    add_special_tokens = False  # the chat template already holds every special token
+
+    def __init__(self, model, tokenizer, config, *, device=None, path=None) -> None:
+        super().__init__(model, tokenizer, config, device=device, path=path)
+        if model.config.num_labels != 2:
+            raise CheckpointError(
+                f"qwen-prm needs 2 labels, the model has {model.config.num_labels}"
+            )
+        self.separator = config.separator
+        self.separator_id = check_token_id(tokenizer, config.separator, "step separator")
+        specials = {self.separator, *tokenizer.all_special_tokens}
+        specials |= {str(t) for t in tokenizer.added_tokens_decoder.values() if t.special}
+        pattern = "|".join(re.escape(t) for t in sorted(specials, key=len, reverse=True) if t)
+        self._special_re = re.compile(pattern)
+        self._prefix, self._suffix = self._template_parts()
+
+    def _template_parts(self) -> tuple[tuple[str, str], str]:
+        marker_q, marker_a = "\ue000", "\ue001"  # private-use characters: never in real text
+        messages = [
+            {"role": "system", "content": self.config.system_prompt},
+            {"role": "user", "content": marker_q},
+            {"role": "assistant", "content": marker_a},
+        ]
+        template = getattr(self.tokenizer, "chat_template", None) or CHATML_TEMPLATE
+        text = self.tokenizer.apply_chat_template(
+            messages, chat_template=template, tokenize=False, add_generation_prompt=False
+        )
+        if text.count(marker_q) != 1 or text.count(marker_a) != 1:
+            raise CheckpointError("the chat template does not render the messages verbatim")
+        before_a, after_a = text.split(marker_a)
+        before_q, after_q = before_a.split(marker_q)
+        return (before_q, after_q), after_a
+
+    def _clean(self, text: str) -> str:
+        # Special-token strings inside user text would inject fake separators/turns.
+        return self._special_re.sub("", text)
+
+    def render(self, problem, steps):
+        head = self._prefix[0] + problem + self._prefix[1]
+        parts = [head]
+        spans: list[tuple[int, int]] = []
+        pos = len(head)
+        for step in steps:
+            parts.append(step)
+            pos += len(step)
+            parts.append(self.separator)
+            spans.append((pos, pos + len(self.separator)))
+            pos += len(self.separator)
+        parts.append(self._suffix)
+        return "".join(parts), spans
+
+    def _fit(self, ids, positions, n_steps, cut):
+        for p in positions:
+            if ids[p] != self.separator_id:
+                raise RuntimeError("step separator was not tokenized as a single token")
+        return super()._fit(ids, positions, n_steps, cut)
+
+    def forward_probs(self, input_ids, attention_mask, rows, cols) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **self._forward_kwargs)
+        return out.logits[rows, cols].float().softmax(dim=-1)
