@@ -131,7 +131,7 @@ def resolve_scores(campaign: Campaign, scores: ScoreSourceArg) -> Checkpoint | N
     checkpoint = Checkpoint.objects.filter(pk=pk).first()
     if checkpoint is None:
         raise SelectionError(f"no checkpoint with id {pk}")
-    if problem := checkpoint.check_campaign(campaign):
+    if problem := campaign.ownership_error(checkpoint):
         raise SelectionError(problem)
     return checkpoint
 
@@ -402,8 +402,8 @@ def open_generation(
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if generation is not None:
         generation = Generation.objects.select_for_update().get(pk=generation.pk)
-        if generation.campaign_id != locked.pk:
-            raise SelectionError(f"generation {generation.pk} belongs to another campaign")
+        if problem := locked.ownership_error(generation):
+            raise SelectionError(problem)
         if generation.status != Generation.Status.SELECTING:
             raise SelectionError(
                 f"generation {generation.number} is {generation.status}, not selecting"
@@ -485,7 +485,7 @@ def begin_generation(
     running = locked.generations.running().first()
     if running is not None:
         raise PipelineError(f"generation {running.number} is still {running.status}")
-    if checkpoint is not None and (problem := checkpoint.check_campaign(locked)):
+    if checkpoint is not None and (problem := locked.ownership_error(checkpoint)):
         raise PipelineError(problem)
     params = selection_params(locked, **overrides)  # SelectionError on bad overrides
     checkpoint_id = checkpoint.pk if checkpoint else locked.active_checkpoint_id

@@ -275,9 +275,8 @@ def resolve_base(campaign: Campaign, base: str | Path | None) -> tuple[Path | No
 
 def _latest_labeled_generation(campaign: Campaign) -> int | None:
     return (
-        Generation.objects.filter(
-            campaign=campaign, number__gte=0, assignments__label__isnull=False
-        )
+        Generation.objects.numbered()
+        .filter(campaign=campaign, assignments__label__isnull=False)
         .order_by("-number")
         .values_list("number", flat=True)
         .first()

@@ -450,7 +450,7 @@ def checkpoint_campaign(checkpoint: Checkpoint, request: Request) -> Campaign:
             )
         return checkpoint.campaign
     campaign = campaign_or_404(slug)
-    if problem := checkpoint.check_campaign(campaign):
+    if problem := campaign.ownership_error(checkpoint):
         raise exceptions.ValidationError({"campaign": [f"{problem.capitalize()}."]})
     return campaign
 

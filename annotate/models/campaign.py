@@ -127,6 +127,13 @@ class Campaign(models.Model):
             "max_per_problem": self.max_per_problem,
         }
 
+    def ownership_error(self, thing: models.Model) -> str | None:
+        """Why a checkpoint or generation cannot serve this campaign (it belongs to another
+        one), else None; a checkpoint of no campaign serves any."""
+        if thing.campaign_id not in (None, self.pk):
+            return f"{thing._meta.model_name} {thing.pk} belongs to another campaign"
+        return None
+
     def next_generation_number(self) -> int:
         last = self.generations.newest()
         return 0 if last is None else last.number + 1

@@ -76,12 +76,6 @@ class Checkpoint(models.Model):
         """Where a checkpoint of `campaign` called `name` keeps its weights."""
         return Path(settings.STEPWISE_MODEL_DIR) / campaign.slug / name
 
-    def check_campaign(self, campaign) -> str | None:
-        """Why this checkpoint cannot serve `campaign` (it belongs to another one), or None."""
-        if self.campaign_id not in (None, campaign.pk):
-            return f"checkpoint {self.pk} belongs to another campaign"
-        return None
-
     # --- lifecycle: training → ready | rejected | failed; ready ⇄ active. In the loop, a
     # training checkpoint goes through the stages training → evaluating → gating → done.
     # Every change is one conditional UPDATE: True for the one caller that made it.

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 class GenerationQuerySet(models.QuerySet):
     def numbered(self) -> GenerationQuerySet:
-        """Generations of the loop (number ≥ 0): PRM800K's screening generation −1 is not one."""
-        return self.filter(number__gte=0)
+        """Generations of the loop, not PRM800K's screening generation."""
+        return self.filter(number__gt=Generation.SCREENING_NUMBER)
 
     def open(self) -> GenerationQuerySet:
         return self.filter(status=Generation.Status.OPEN)
@@ -34,6 +34,8 @@ class Generation(models.Model):
         COMPLETE = "complete"
         FAILED = "failed"
 
+    #: PRM800K files screening questions under this generation number; the loop's start at 0.
+    SCREENING_NUMBER = -1
     #: A generation in these states is in the pipeline; one at a time per campaign.
     RUNNING_STATES = (Status.PENDING, Status.SCORING, Status.SELECTING)
 

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         checkpoint = Checkpoint.objects.filter(pk=opts["checkpoint"]).first()
         if checkpoint is None:
             raise CommandError(f"no checkpoint {opts['checkpoint']}")
-        if problem := checkpoint.check_campaign(campaign):
+        if problem := campaign.ownership_error(checkpoint):
             raise CommandError(problem)
         if checkpoint.status in (Checkpoint.Status.TRAINING, Checkpoint.Status.FAILED):
             raise CommandError(f"checkpoint {checkpoint.pk} is {checkpoint.status}")

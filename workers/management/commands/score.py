@@ -33,7 +33,7 @@ class Command(BaseCommand):
             ckpt = Checkpoint.objects.filter(pk=checkpoint).first()
             if ckpt is None:
                 raise CommandError(f"no checkpoint {checkpoint}")
-            if problem := ckpt.check_campaign(camp):
+            if problem := camp.ownership_error(ckpt):
                 raise CommandError(problem)
         else:
             if camp.active_checkpoint_id is None:
