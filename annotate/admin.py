@@ -215,9 +215,19 @@ class CheckpointAdmin(admin.ModelAdmin):
         "created_at",
         "dashboard_link",
     ]
-    list_filter = ["status", "adapter", "campaign"]
+    list_filter = ["status", "adapter", "campaign", "retrain_trigger"]
     search_fields = ["name", "path", "base_model"]
-    readonly_fields = ["created_at", "dashboard_link"]
+    # Status and loop stage change through the lifecycle (activate, the loop), not by hand.
+    readonly_fields = [
+        "status",
+        "retrain_trigger",
+        "retrain_stage",
+        "retrain_generation",
+        "next_generation",
+        "error",
+        "created_at",
+        "dashboard_link",
+    ]
 
     @admin.display(description="Metrics")
     def dashboard_link(self, obj: Checkpoint) -> str:
@@ -241,7 +251,9 @@ class GenerationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["campaign", "status"]
     list_select_related = ["campaign", "checkpoint"]
+    # Status changes through the lifecycle (start, the pipeline, the loop), not by hand.
     readonly_fields = [
+        "status",
         "params",
         "progress_display",
         "progress_done",

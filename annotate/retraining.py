@@ -82,7 +82,7 @@ def start_retraining(
         if locked.generations.running().exists():
             return None
         if generation is None:
-            generation = locked.generations.numbered().open().order_by("-number").first()
+            generation = locked.generations.open().newest()
         elif reason == Checkpoint.Trigger.LABEL_TARGET:
             fresh = Generation.objects.get(pk=generation.pk)
             started, failed = attempts(locked, fresh.number)

@@ -65,6 +65,7 @@ from annotate.retraining import MAX_ATTEMPTS, attempts, start_retraining
 from selector.promotion import METRICS
 from selector.promotion import decide as gate_decision
 from workers import splits
+from workers.training_data import campaign_training_examples
 
 if TYPE_CHECKING:
     from selector.training import TrainingExample
@@ -108,8 +109,6 @@ def campaign_examples(
     Test-split problems are evaluation data (best-of-N, gold first errors): labels on them,
     e.g. QC answers on gold items, never reach training.
     """
-    from workers.training_data import campaign_training_examples
-
     test = test_problem_texts(campaign)
     examples = [e for e in campaign_training_examples(campaign) if e.steps]
     examples += [e for e in extra if e.steps]
@@ -342,11 +341,11 @@ def train_checkpoint(
         if locked.trained_on_generation is None:
             locked.trained_on_generation = _latest_labeled_generation(campaign)
         fields = ["training_record", "base_model", "trained_on_labels", "trained_on_generation"]
-        if done_status is not None:
-            locked.status = done_status
-            fields.append("status")
         locked.save(update_fields=fields)
-        locked.advance(Checkpoint.Stage.TRAINING, Checkpoint.Stage.EVALUATING)
+        if done_status is not None:
+            locked.finish_training(done_status)
+        else:
+            locked.advance(Checkpoint.Stage.TRAINING, Checkpoint.Stage.EVALUATING)
     logger.info(
         "checkpoint %s trained: %d train / %d val labels, val loss %s → %s",
         checkpoint_id,

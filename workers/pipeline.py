@@ -37,6 +37,7 @@ from django.utils import timezone
 from annotate.generations import PipelineError, SelectionError, open_generation, pool_samples
 from annotate.models import Campaign, Checkpoint, Generation, Problem, Sample, Score
 from workers.models import ScoringChunk
+from workers.training_data import campaign_training_examples
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
     labels trained on).
     """
     from selector.scoring.bootstrap import build_bootstrap_model
-    from workers.training_data import campaign_training_examples
 
     options = dict(settings.STEPWISE_BOOTSTRAP)
     name = f"bootstrap-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -223,7 +223,7 @@ def prepare_generation(generation_id: int) -> list[int]:
     its unscored pool into chunks; status `scoring`.
 
     Returns the IDs of chunks still to score, none when there is nothing left to score (then
-    call `mark_scored`) or the generation is past scoring.
+    `Generation.mark_scored`) or the generation is past scoring.
     """
     generation = Generation.objects.select_related("campaign").get(pk=generation_id)
     if generation.status not in (Generation.Status.PENDING, Generation.Status.SCORING):
@@ -290,12 +290,6 @@ def _create_chunks(generation: Generation) -> int:
     return sum(n for _, n in chunks)
 
 
-def mark_scored(generation_id: int) -> bool:
-    """Move a generation with nothing left to score to `selecting`; True for the one caller
-    that did it."""
-    return Generation(pk=generation_id).mark_scored()
-
-
 def score_chunk(chunk_id: int) -> bool:
     """Score one chunk. True when selection should be queued: this call finished the
     generation's last chunk, or (a redelivery) the chunk was done and the generation is
@@ -335,7 +329,7 @@ def finish_chunk(chunk: ScoringChunk) -> bool:
         # The generation row lock serialises finishers, so the last one sees all others done.
         _lock_generation(chunk.generation_id)
         ScoringChunk.objects.filter(pk=chunk.pk).update(done=True)
-        return mark_scored(chunk.generation_id)
+        return Generation(pk=chunk.generation_id).mark_scored()
 
 
 def select_generation(generation_id: int) -> Generation | None:
@@ -360,8 +354,3 @@ def select_generation(generation_id: int) -> Generation | None:
             return generation
         raise
     return generation
-
-
-def fail_generation(generation_id: int, error: str) -> None:
-    """Record why a generation stopped; the lead's next "Start next generation" retries it."""
-    Generation(pk=generation_id).fail(error)

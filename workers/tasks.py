@@ -21,7 +21,7 @@ import logging
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from annotate.models import Campaign, Checkpoint
+from annotate.models import Campaign, Checkpoint, Generation
 from workers import loop, pipeline
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class GenerationTask(Task):
         generation_id = kwargs.get("generation_id", args[0] if args else None)
         if generation_id is not None:
             logger.error("generation %s failed in %s: %r", generation_id, self.name, exc)
-            pipeline.fail_generation(generation_id, f"{self.name}: {type(exc).__name__}: {exc}")
+            Generation(pk=generation_id).fail(f"{self.name}: {type(exc).__name__}: {exc}")
 
 
 COMMON = {
@@ -62,7 +62,7 @@ def prepare_generation(self, generation_id: int) -> int:
     chunk_ids = pipeline.prepare_generation(generation_id)
     for chunk_id in chunk_ids:
         score_chunk.delay(generation_id, chunk_id)
-    if not chunk_ids and pipeline.mark_scored(generation_id):
+    if not chunk_ids and Generation(pk=generation_id).mark_scored():
         # Nothing left to score (an empty pool, or `score` ran first): select right away.
         select_generation.delay(generation_id)
     return len(chunk_ids)
