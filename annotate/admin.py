@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
+from annotate.generations import PipelineError, SelectionError, start_generation
 from annotate.models import (
     Assignment,
     Campaign,
@@ -17,6 +18,8 @@ from annotate.models import (
     Selection,
     StepRating,
 )
+from annotate.retraining import start_retraining
+from annotate.schedules import ensure_campaign_schedule
 
 
 @admin.register(Campaign)
@@ -94,10 +97,8 @@ class CampaignAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def retrain_now(self, request, queryset) -> None:
-        from workers.loop import start_retraining
-
         for campaign in queryset:
-            checkpoint = start_retraining(campaign, reason="manual")
+            checkpoint = start_retraining(campaign, reason=Checkpoint.Trigger.MANUAL)
             if checkpoint is None:
                 message = f"{campaign.slug}: a training or a generation is running."
                 self.message_user(request, message, messages.WARNING)
@@ -110,8 +111,6 @@ class CampaignAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def add_retraining_schedule(self, request, queryset) -> None:
-        from workers.schedules import ensure_campaign_schedule
-
         for campaign in queryset:
             task = ensure_campaign_schedule(campaign)
             message = f"{campaign.slug}: retraining schedule “{task.name}”."
@@ -125,14 +124,9 @@ class CampaignAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def start_next_generation(self, request, queryset) -> None:
-        # Imported lazily: the workers app queues Celery tasks, the admin only asks for them.
-        from annotate.generations import SelectionError
-        from workers.pipeline import PipelineError
-        from workers.tasks import enqueue_generation
-
         for campaign in queryset:
             try:
-                generation = enqueue_generation(campaign)
+                generation = start_generation(campaign)
             except (PipelineError, SelectionError) as exc:
                 self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
             else:
@@ -149,7 +143,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Latest generation")
     def latest_generation(self, obj: Campaign) -> str:
-        generation = obj.generations.filter(number__gte=0).order_by("-number").first()
+        generation = obj.generations.newest()
         if generation is None:
             return "—"
         progress = ""
@@ -221,9 +215,19 @@ class CheckpointAdmin(admin.ModelAdmin):
         "created_at",
         "dashboard_link",
     ]
-    list_filter = ["status", "adapter", "campaign"]
+    list_filter = ["status", "adapter", "campaign", "retrain_trigger"]
     search_fields = ["name", "path", "base_model"]
-    readonly_fields = ["created_at", "dashboard_link"]
+    # Status and loop stage change through the lifecycle (activate, the loop), not by hand.
+    readonly_fields = [
+        "status",
+        "retrain_trigger",
+        "retrain_stage",
+        "retrain_generation",
+        "next_generation",
+        "error",
+        "created_at",
+        "dashboard_link",
+    ]
 
     @admin.display(description="Metrics")
     def dashboard_link(self, obj: Checkpoint) -> str:
@@ -247,7 +251,9 @@ class GenerationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["campaign", "status"]
     list_select_related = ["campaign", "checkpoint"]
+    # Status changes through the lifecycle (start, the pipeline, the loop), not by hand.
     readonly_fields = [
+        "status",
         "params",
         "progress_display",
         "progress_done",

@@ -1,9 +1,12 @@
-"""Opening a generation: the selection pool from the database, `selector.selection.select`
-over it, and the Generation, Selection and Assignment rows it leads to.
+"""Starting and opening a generation: the selection pool from the database,
+`selector.selection.select` over it, and the Generation, Selection and Assignment rows it
+leads to.
 
+`start_generation` creates the generation pending and queues its scoring on the workers
+(`annotate.dispatch`); they call `open_generation(..., generation=...)` once it is scored.
 `preview_selection` is the dry run; `open_generation` writes, in one transaction holding the
-campaign row lock, so two concurrent calls never pick the same samples. Workers call
-`open_generation(campaign, scores=checkpoint.pk)` after scoring with a checkpoint.
+campaign row lock, so two concurrent calls never pick the same samples. On imported scores
+it runs the same lifecycle at once: pending → scoring → selecting (no chunk to score) → open.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, QuerySet
 
+from annotate import dispatch
 from annotate.models import (
     Assignment,
     Campaign,
@@ -35,6 +39,25 @@ ScoreSourceArg = str | int | Checkpoint
 
 class SelectionError(ValueError):
     """The request cannot be served: unknown score source, no active checkpoint, bad params."""
+
+
+class PipelineError(RuntimeError):
+    """A generation cannot be started or continued (told to the lead as is)."""
+
+
+def pool_samples(campaign: Campaign, *, unscored_by: Checkpoint | None = None) -> QuerySet:
+    """Samples selection may pick: train split, with an answer, never selected before; with
+    `unscored_by`, only those that checkpoint has not scored yet."""
+    qs = (
+        Sample.objects.for_campaign(campaign)
+        .train()
+        .answered()
+        .exclude(Exists(Selection.objects.filter(sample=OuterRef("pk"))))
+    )
+    if unscored_by is not None:
+        scored = Score.objects.filter(sample=OuterRef("pk"), checkpoint=unscored_by)
+        qs = qs.exclude(Exists(scored))
+    return qs
 
 
 @dataclass
@@ -108,8 +131,8 @@ def resolve_scores(campaign: Campaign, scores: ScoreSourceArg) -> Checkpoint | N
     checkpoint = Checkpoint.objects.filter(pk=pk).first()
     if checkpoint is None:
         raise SelectionError(f"no checkpoint with id {pk}")
-    if checkpoint.campaign_id not in (None, campaign.pk):
-        raise SelectionError(f"checkpoint {pk} belongs to another campaign")
+    if problem := campaign.ownership_error(checkpoint):
+        raise SelectionError(problem)
     return checkpoint
 
 
@@ -134,7 +157,8 @@ def _digests(hexes: list[str]) -> np.ndarray:
 
 
 def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
-    """The pool as SQL with no NULL column, so COPY's binary rows have a fixed width."""
+    """`pool_samples` with its score as SQL with no NULL column, so COPY's binary rows have a
+    fixed width (the same rule: train split, an answer, no Selection)."""
     sample, problem = Sample._meta.db_table, Problem._meta.db_table
     selection, score = Selection._meta.db_table, Score._meta.db_table
     # Malformed hashes make decode() fail or give another width: load_pool then falls back.
@@ -233,24 +257,16 @@ def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
         except _OddRows:
             pass
 
+    pool = pool_samples(campaign)
     if checkpoint is None:
         qs = (
-            Sample.objects.for_campaign(campaign)
-            .train()
-            .answered()
-            .filter(verifier_score__isnull=False, selection__isnull=True)
+            pool.filter(verifier_score__isnull=False)
             .order_by("id")
             .values_list("id", "problem_id", "verifier_score", "is_correct", "steps_hash")
         )
     else:
         qs = (
-            Score.objects.filter(
-                checkpoint=checkpoint,
-                sample__campaign=campaign,
-                sample__problem__split=Problem.Split.TRAIN,
-                sample__answer__isnull=False,
-                sample__selection__isnull=True,
-            )
+            Score.objects.filter(checkpoint=checkpoint, sample__in=pool)
             .order_by("sample_id")
             .values_list(
                 "sample_id",
@@ -386,8 +402,8 @@ def open_generation(
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if generation is not None:
         generation = Generation.objects.select_for_update().get(pk=generation.pk)
-        if generation.campaign_id != locked.pk:
-            raise SelectionError(f"generation {generation.pk} belongs to another campaign")
+        if problem := locked.ownership_error(generation):
+            raise SelectionError(problem)
         if generation.status != Generation.Status.SELECTING:
             raise SelectionError(
                 f"generation {generation.number} is {generation.status}, not selecting"
@@ -405,35 +421,21 @@ def open_generation(
     )
     if len(preview) == 0 and not allow_empty:
         raise SelectionError(f"nothing to select in campaign {locked.slug}")
-    now = timezone.now()
     if generation is None:
+        # Scores already stored: no chunk to score, so straight through to selecting.
         generation = Generation.objects.create(
             campaign=locked,
             number=locked.next_generation_number(),
             checkpoint=preview.checkpoint,
             score_source=preview.score_source,
             params=preview.params,
-            status=Generation.Status.OPEN,
-            opened_at=now,
         )
-    else:
-        generation.checkpoint = preview.checkpoint
-        generation.score_source = preview.score_source
-        generation.params = preview.params
-        generation.status = Generation.Status.OPEN
-        generation.opened_at = now
-        generation.error = ""
-        generation.save(
-            update_fields=[
-                "checkpoint",
-                "score_source",
-                "params",
-                "status",
-                "opened_at",
-                "error",
-                "updated_at",
-            ]
-        )
+        generation.start_scoring(progress_total=0)
+        generation.mark_scored()
+    if not generation.open(
+        checkpoint=preview.checkpoint, score_source=preview.score_source, params=preview.params
+    ):
+        raise SelectionError(f"generation {generation.number} is no longer selecting")
     Selection.objects.bulk_create(
         [
             Selection(
@@ -463,3 +465,58 @@ def open_generation(
         batch_size=2000,
     )
     return generation, preview
+
+
+@transaction.atomic
+def begin_generation(
+    campaign: Campaign, *, checkpoint: Checkpoint | None = None, **overrides: Any
+) -> Generation:
+    """The campaign's next generation in `pending`, to be scored with a checkpoint.
+
+    Raises PipelineError while another generation of the campaign is running, and
+    SelectionError for invalid selection overrides.
+
+    One generation runs through the pipeline at a time per campaign. When the last one
+    failed, it is reset and run again under the same number (its finished chunks and Scores
+    are kept); otherwise a new one is created. The checkpoint defaults to the active one;
+    none means "bootstrap one" at preparation.
+    """
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    running = locked.generations.running().first()
+    if running is not None:
+        raise PipelineError(f"generation {running.number} is still {running.status}")
+    if checkpoint is not None and (problem := locked.ownership_error(checkpoint)):
+        raise PipelineError(problem)
+    params = selection_params(locked, **overrides)  # SelectionError on bad overrides
+    checkpoint_id = checkpoint.pk if checkpoint else locked.active_checkpoint_id
+    last = locked.generations.newest()
+    if last is not None and last.status == Generation.Status.FAILED:
+        fields: dict[str, Any] = {}
+        if last.checkpoint_id != checkpoint_id and checkpoint_id is not None:
+            # Chunks and progress belong to the old checkpoint's scoring.
+            last.scoring_chunks.all().delete()
+            fields = {"checkpoint_id": checkpoint_id, "progress_done": 0, "progress_total": 0}
+        last.scoring_chunks.update(attempts=0)
+        source = Generation.ScoreSource.CHECKPOINT
+        if not last.restart(params=params, score_source=source, **fields):
+            raise PipelineError(f"generation {last.number} is no longer failed")
+        return last
+    return Generation.objects.create(
+        campaign=locked,
+        number=locked.next_generation_number(),
+        checkpoint_id=checkpoint_id,
+        score_source=Generation.ScoreSource.CHECKPOINT,
+        params=params,
+        status=Generation.Status.PENDING,
+    )
+
+
+def start_generation(
+    campaign: Campaign, checkpoint: Checkpoint | None = None, **overrides: Any
+) -> Generation:
+    """Create (or, after a failure, reset) the campaign's next generation and queue its
+    pipeline once the row is committed. Raises PipelineError when one is running."""
+    with transaction.atomic():
+        generation = begin_generation(campaign, checkpoint=checkpoint, **overrides)
+        dispatch.prepare_generation(generation.pk)
+    return generation

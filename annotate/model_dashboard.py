@@ -1,7 +1,8 @@
 """Model quality for the lead dashboard: checkpoints' stored metrics (written by
 `workers.loop` and the `evaluate` command) and the geometry of small inline SVG charts.
 
-No torch and no model here: everything comes from `Checkpoint.metrics`/`training_record`.
+No torch and no model here: everything comes from a Checkpoint's metrics, training record and
+retraining fields.
 """
 
 from __future__ import annotations
@@ -190,7 +191,11 @@ def checkpoint_context(checkpoint: Checkpoint) -> dict[str, Any]:
         "bon_chart": best_of_n_chart(metrics),
         "training_chart": training_chart(record),
         "record": record,
-        "loop": record.get("loop") or {},
+        "loop": {
+            "reason": checkpoint.retrain_trigger,
+            "stage": checkpoint.retrain_stage,
+            "error": checkpoint.error,
+        },
         "gate": gate,
         "gate_rows": _gate_rows(gate),
     }
@@ -220,7 +225,8 @@ def campaign_context(campaign: Campaign) -> dict[str, Any]:
     model quality across generations on the campaign's promotion metric."""
     metric = campaign.promotion_metric
     generations = list(
-        Generation.objects.filter(campaign=campaign, number__gte=0)
+        Generation.objects.filter(campaign=campaign)
+        .numbered()
         .select_related("checkpoint")
         .annotate(
             finished=Count(

@@ -8,8 +8,8 @@ class WorkersConfig(AppConfig):
 
     def ready(self) -> None:
         # The retraining loop's tasks live beside workers.tasks; importing registers them.
+        from annotate.schedules import create_default_schedules
         from workers import loop_tasks  # noqa: F401
-        from workers.schedules import create_default_schedules
 
-        # Default beat rows (editable in the admin) after `migrate`: see workers.schedules.
+        # Default beat rows (editable in the admin) after `migrate`: see annotate.schedules.
         post_migrate.connect(create_default_schedules, sender=self)

@@ -1,8 +1,8 @@
 """The retraining loop: train → evaluate → gate → rescore the pool → open the next generation.
 
-    start_retraining     campaign row locked; refused while a training or a generation of the
-                         campaign runs (one loop at a time); a Checkpoint in `training`,
-                         its task queued on commit
+    start_retraining     (annotate.retraining) campaign row locked; refused while a training
+                         or a generation of the campaign runs (one loop at a time); a
+                         Checkpoint in `training`, its task queued on commit
     train_checkpoint     all labels so far (train-split problems; supervision up to the first
                          error, 3 classes) → a native PRM in the checkpoint's directory;
                          resumable (a redelivered task continues from the last epoch)
@@ -13,8 +13,12 @@
                          one on the campaign's `promotion_metric` by more than
                          `promotion_min_delta`; otherwise `rejected`, numbers kept. Then the
                          triggering generation is completed and the next one is queued
-                         (`workers.tasks.enqueue_generation`: rescore with the active
+                         (`annotate.generations.start_generation`: rescore with the active
                          checkpoint, select, assign)
+
+A loop checkpoint's progress is its `retrain_stage` (training → evaluating → gating → done, or
+failed), each step a conditional update (`Checkpoint.advance`), so a redelivered task finds
+the stage it left and repeats nothing.
 
 Validation data is the same for every checkpoint of a campaign: a problem is held out iff a
 hash of its text falls below `VAL_FRACTION` (`validation_keys`), so a problem once held out
@@ -37,11 +41,8 @@ torch is imported only inside the functions that run a model.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotate.generations import PipelineError, start_generation
 from annotate.models import (
     Assignment,
     Campaign,
@@ -59,9 +61,10 @@ from annotate.models import (
     Problem,
     Sample,
 )
+from annotate.retraining import MAX_ATTEMPTS, attempts, start_retraining
 from selector.promotion import METRICS, decide
 from selector.training import splits
-from workers import pipeline
+from workers.training_data import campaign_training_examples
 
 if TYPE_CHECKING:
     from selector.training import TrainingExample
@@ -70,14 +73,11 @@ logger = logging.getLogger(__name__)
 
 #: Share of a campaign's labeled problems held out for validation (stable, hash-based).
 VAL_FRACTION = 0.2
-#: Failed loop attempts for one generation before the beat check stops retrying it.
-MAX_ATTEMPTS = 3
-#: A checkpoint still `training` after this long lost its task (longer than every time limit).
-STALE_TRAINING = timedelta(hours=4)
 #: Best-of-N subsets per N (PRM800K-style random subsampling; exact below this many).
 BEST_OF_N_TRIALS = 200
 
-NEXT_ON_REJECT = {"label_target"}
+#: Triggers after which the next generation opens even when the candidate was rejected.
+NEXT_ON_REJECT = {Checkpoint.Trigger.LABEL_TARGET}
 
 
 class LoopError(RuntimeError):
@@ -108,8 +108,6 @@ def campaign_examples(
     Test-split problems are evaluation data (best-of-N, gold first errors): labels on them,
     e.g. QC answers on gold items, never reach training.
     """
-    from workers.training_data import campaign_training_examples
-
     test = test_problem_texts(campaign)
     examples = [e for e in campaign_training_examples(campaign) if e.steps]
     examples += [e for e in extra if e.steps]
@@ -254,58 +252,6 @@ def metric_value(summary: dict[str, Any] | None, metric: str) -> float | None:
 # --- checkpoints -----------------------------------------------------------------------------
 
 
-def _record(checkpoint: Checkpoint) -> dict[str, Any]:
-    return dict(checkpoint.training_record or {})
-
-
-def _set_stage(checkpoint_id: int, stage: str, **extra: Any) -> None:
-    with transaction.atomic():
-        ckpt = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
-        record = _record(ckpt)
-        record["loop"] = {**record.get("loop", {}), "stage": stage, **extra}
-        ckpt.training_record = record
-        ckpt.save(update_fields=["training_record"])
-
-
-def fail_checkpoint(checkpoint_id: int, error: str) -> None:
-    """Mark a checkpoint still in training `failed`, with the error, so the loop can retry."""
-    with transaction.atomic():
-        ckpt = Checkpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
-        if ckpt is None or ckpt.status != Checkpoint.Status.TRAINING:
-            return
-        record = _record(ckpt)
-        record["loop"] = {**record.get("loop", {}), "stage": "failed", "error": error[:5000]}
-        ckpt.training_record = record
-        ckpt.status = Checkpoint.Status.FAILED
-        ckpt.save(update_fields=["training_record", "status"])
-
-
-def _fail_stale(campaign: Campaign) -> None:
-    cutoff = timezone.now() - STALE_TRAINING
-    stale = Checkpoint.objects.filter(
-        campaign=campaign, status=Checkpoint.Status.TRAINING, created_at__lt=cutoff
-    ).values_list("pk", flat=True)
-    for pk in list(stale):
-        fail_checkpoint(pk, f"still training after {STALE_TRAINING}: its task was lost")
-
-
-def new_checkpoint(
-    campaign: Campaign, *, prefix: str, generation: int | None, loop: dict | None = None
-) -> Checkpoint:
-    """A `training` Checkpoint row with a fresh directory name under the model dir."""
-    name = f"{prefix}-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    record = {"loop": loop} if loop is not None else {}
-    return Checkpoint.objects.create(
-        campaign=campaign,
-        name=name,
-        path=str(pipeline.checkpoint_dir(campaign, name)),
-        adapter=Checkpoint.Adapter.TOKEN_CLASSIFICATION,
-        status=Checkpoint.Status.TRAINING,
-        trained_on_generation=generation,
-        training_record=record,
-    )
-
-
 def resolve_base(campaign: Campaign, base: str | Path | None) -> tuple[Path | None, str]:
     """(base directory or None for a fresh bootstrap, lineage). Default: warm-start from the
     active checkpoint when it is native; its lineage decides the learning rate."""
@@ -327,9 +273,8 @@ def resolve_base(campaign: Campaign, base: str | Path | None) -> tuple[Path | No
 
 def _latest_labeled_generation(campaign: Campaign) -> int | None:
     return (
-        Generation.objects.filter(
-            campaign=campaign, number__gte=0, assignments__label__isnull=False
-        )
+        Generation.objects.numbered()
+        .filter(campaign=campaign, assignments__label__isnull=False)
         .order_by("-number")
         .values_list("number", flat=True)
         .first()
@@ -358,8 +303,7 @@ def train_checkpoint(
     ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
     if ckpt.status != Checkpoint.Status.TRAINING:
         return ckpt
-    stage = _record(ckpt).get("loop", {}).get("stage")
-    if stage not in (None, "training"):
+    if ckpt.retrain_stage not in ("", Checkpoint.Stage.TRAINING):
         return ckpt
     campaign = ckpt.campaign
     examples = campaign_examples(campaign, extra_examples)
@@ -392,19 +336,17 @@ def train_checkpoint(
         locked = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
         if locked.status != Checkpoint.Status.TRAINING:
             return locked
-        loop = _record(locked).get("loop")
-        if loop is not None:
-            data["loop"] = {**loop, "stage": "evaluating"}
         locked.training_record = data
         locked.base_model = lineage
         locked.trained_on_labels = result.n_train_labels
         if locked.trained_on_generation is None:
             locked.trained_on_generation = _latest_labeled_generation(campaign)
         fields = ["training_record", "base_model", "trained_on_labels", "trained_on_generation"]
-        if done_status is not None:
-            locked.status = done_status
-            fields.append("status")
         locked.save(update_fields=fields)
+        if done_status is not None:
+            locked.finish_training(done_status)
+        else:
+            locked.advance(Checkpoint.Stage.TRAINING, Checkpoint.Stage.EVALUATING)
     logger.info(
         "checkpoint %s trained: %d train / %d val labels, val loss %s → %s",
         checkpoint_id,
@@ -490,14 +432,13 @@ def evaluate_for_gate(checkpoint_id: int, *, trials: int = BEST_OF_N_TRIALS) -> 
     ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
     if ckpt.status != Checkpoint.Status.TRAINING:
         return False
-    stage = _record(ckpt).get("loop", {}).get("stage")
-    if stage == "gating":
+    if ckpt.retrain_stage == Checkpoint.Stage.GATING:
         return True  # a redelivery after the evaluation was stored
-    if stage != "evaluating":
+    if ckpt.retrain_stage != Checkpoint.Stage.EVALUATING:
         return False
     campaign = Campaign.objects.get(pk=ckpt.campaign_id)
     compare_with_active(ckpt, campaign, trials=trials)
-    _set_stage(checkpoint_id, "gating")
+    ckpt.advance(Checkpoint.Stage.EVALUATING, Checkpoint.Stage.GATING)
     return True
 
 
@@ -525,12 +466,13 @@ def apply_gate(candidate: Checkpoint, campaign: Campaign) -> dict[str, Any]:
         decided_at=timezone.now().isoformat(),
     )
     candidate.metrics = {**candidate.metrics, "gate": gate}
+    candidate.save(update_fields=["metrics"])
+    # A loop candidate leaves `training` here; a checkpoint compared by hand is ready already.
     if promote:
-        candidate.save(update_fields=["metrics"])
+        candidate.finish_training(Checkpoint.Status.READY)
         campaign.activate(candidate)
-    else:
-        candidate.status = Checkpoint.Status.REJECTED
-        candidate.save(update_fields=["metrics", "status"])
+    elif not candidate.reject():
+        raise LoopError(f"checkpoint {candidate.pk} is {candidate.status}, not a candidate")
     logger.info(
         "campaign %s, checkpoint %s: %s (%s)", campaign.slug, candidate.pk, gate["decision"], reason
     )
@@ -542,34 +484,25 @@ def gate_checkpoint(checkpoint_id: int) -> dict[str, Any] | None:
 
     Idempotent: a decided checkpoint is left alone. Returns the gate record, None if skipped.
     """
-    from workers.tasks import enqueue_generation
-
     with transaction.atomic():
         ckpt = Checkpoint.objects.select_related("campaign").get(pk=checkpoint_id)
         campaign = Campaign.objects.select_for_update().get(pk=ckpt.campaign_id)
         ckpt = Checkpoint.objects.select_for_update().get(pk=checkpoint_id)
-        loop = _record(ckpt).get("loop", {})
-        if ckpt.status != Checkpoint.Status.TRAINING or loop.get("stage") != "gating":
+        if not ckpt.advance(Checkpoint.Stage.GATING, Checkpoint.Stage.DONE):
             return None
-        # Out of `training` first: activate() then sees a finished checkpoint.
-        ckpt.status = Checkpoint.Status.READY
         gate = apply_gate(ckpt, campaign)
-        advance = gate["decision"] == "promoted" or loop.get("reason") in NEXT_ON_REJECT
-        next_number = None
+        advance = gate["decision"] == "promoted" or ckpt.retrain_trigger in NEXT_ON_REJECT
         if advance:
-            number = loop.get("generation")
-            if number is not None:
-                Generation.objects.filter(
-                    campaign=campaign, number=number, status=Generation.Status.OPEN
-                ).update(status=Generation.Status.COMPLETE, completed_at=timezone.now())
+            if ckpt.retrain_generation is not None:
+                triggering = campaign.generations.filter(number=ckpt.retrain_generation).first()
+                if triggering is not None:
+                    triggering.complete()
             try:
-                next_number = enqueue_generation(campaign).number
-            except pipeline.PipelineError as exc:
+                ckpt.next_generation = start_generation(campaign).number
+            except PipelineError as exc:
                 logger.warning("campaign %s: no next generation: %s", campaign.slug, exc)
-        record = _record(ckpt)
-        record["loop"] = {**loop, "stage": "done", "next_generation": next_number}
-        ckpt.training_record = record
-        ckpt.save(update_fields=["training_record"])
+            else:
+                ckpt.save(update_fields=["next_generation"])
     return gate
 
 
@@ -591,90 +524,23 @@ def finished_labels(generation: Generation) -> int:
     ).count()
 
 
-def _attempts(campaign: Campaign, number: int) -> tuple[bool, int]:
-    """(a non-failed loop checkpoint exists for generation `number`, failed attempts)."""
-    rows = Checkpoint.objects.filter(
-        campaign=campaign, training_record__loop__generation=number
-    ).values_list("status", flat=True)
-    statuses = list(rows)
-    failed = sum(s == Checkpoint.Status.FAILED for s in statuses)
-    return len(statuses) > failed, failed
-
-
 def due_generations(campaigns: Iterable[Campaign] | None = None) -> list[Generation]:
     """Open generations that reached their label target and were not retrained on yet."""
     if campaigns is None:
         campaigns = Campaign.objects.filter(auto_retrain=True)
     due = []
     for campaign in campaigns:
-        newest = campaign.generations.filter(number__gte=0).order_by("-number").first()
+        newest = campaign.generations.newest()
         if newest is None or newest.status != Generation.Status.OPEN:
             continue
         target = label_target(campaign, newest)
         if target <= 0 or finished_labels(newest) < target:
             continue
-        started, failed = _attempts(campaign, newest.number)
+        started, failed = attempts(campaign, newest.number)
         if started or failed >= MAX_ATTEMPTS:
             continue
         due.append(newest)
     return due
-
-
-def start_retraining(
-    campaign: Campaign, *, reason: str, generation: Generation | None = None
-) -> Checkpoint | None:
-    """Create the loop's checkpoint and queue its training once committed; None (nothing
-    started) while the campaign has a training or a running generation.
-
-    `generation`: the open generation whose labels triggered it (label-target trigger);
-    otherwise the campaign's newest open generation, if any, is the one the loop advances.
-    """
-    with transaction.atomic():
-        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        _fail_stale(locked)
-        if Checkpoint.objects.filter(campaign=locked, status=Checkpoint.Status.TRAINING).exists():
-            return None
-        if locked.generations.filter(status__in=pipeline.RUNNING_STATES).exists():
-            return None
-        if generation is None:
-            generation = (
-                locked.generations.filter(number__gte=0, status=Generation.Status.OPEN)
-                .order_by("-number")
-                .first()
-            )
-        elif reason == "label_target":
-            fresh = Generation.objects.get(pk=generation.pk)
-            started, failed = _attempts(locked, fresh.number)
-            if fresh.status != Generation.Status.OPEN or started or failed >= MAX_ATTEMPTS:
-                return None
-        number = generation.number if generation is not None else None
-        checkpoint = new_checkpoint(
-            locked,
-            prefix=f"gen{number}" if number is not None else "retrain",
-            generation=number,
-            loop={
-                "reason": reason,
-                "generation": number,
-                "stage": "training",
-                "started_at": timezone.now().isoformat(),
-            },
-        )
-        transaction.on_commit(partial(_queue_training, checkpoint.pk))
-    logger.info(
-        "campaign %s: retraining (%s) as checkpoint %s", campaign.slug, reason, checkpoint.pk
-    )
-    return checkpoint
-
-
-def _queue_training(checkpoint_id: int) -> None:
-    # Never raise out of on_commit: a broker that is down shows as a failed checkpoint.
-    from workers import loop_tasks
-
-    try:
-        loop_tasks.train_checkpoint.delay(checkpoint_id)
-    except Exception as exc:
-        logger.exception("could not run the training of checkpoint %s", checkpoint_id)
-        fail_checkpoint(checkpoint_id, f"{type(exc).__name__}: {exc}")
 
 
 def check_retraining() -> list[int]:
@@ -682,7 +548,7 @@ def check_retraining() -> list[int]:
     started = []
     for generation in due_generations():
         checkpoint = start_retraining(
-            generation.campaign, reason="label_target", generation=generation
+            generation.campaign, reason=Checkpoint.Trigger.LABEL_TARGET, generation=generation
         )
         if checkpoint is not None:
             started.append(checkpoint.pk)

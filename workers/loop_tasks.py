@@ -1,13 +1,13 @@
 """Celery tasks of the retraining loop (`workers.loop`): thin, take IDs, idempotent, acks_late.
 
-    check_retraining (beat, default) ─► train_checkpoint (gpu) ─► evaluate_checkpoint (gpu)
-        ─► gate_checkpoint (default) ─► workers.tasks.enqueue_generation (rescore, select)
+    check_retraining (beat, default) ─► train_checkpoint (gpu) ─► evaluate_candidate (gpu)
+        ─► gate_checkpoint (default) ─► annotate.generations.start_generation (rescore, select)
     retrain_campaign (a campaign's own beat schedule, default) ─► train_checkpoint …
 
 Every hard time limit stays under the broker's visibility timeout (2 h), so a running task is
 never handed to a second worker; a task whose worker died is redelivered and carries on
 (training resumes from its last epoch). A task that fails for good marks the checkpoint
-`failed`; the next beat check retries the generation (up to `loop.MAX_ATTEMPTS`).
+`failed`; the next beat check retries the generation (up to `retraining.MAX_ATTEMPTS`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import logging
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
+from annotate.models import Campaign, Checkpoint
+from annotate.retraining import start_retraining
 from workers import loop
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class CheckpointTask(Task):
         checkpoint_id = kwargs.get("checkpoint_id", args[0] if args else None)
         if checkpoint_id is not None:
             logger.error("checkpoint %s failed in %s: %r", checkpoint_id, self.name, exc)
-            loop.fail_checkpoint(checkpoint_id, f"{self.name}: {type(exc).__name__}: {exc}")
+            Checkpoint(pk=checkpoint_id).fail(f"{self.name}: {type(exc).__name__}: {exc}")
 
 
 COMMON = {
@@ -48,14 +50,14 @@ COMMON = {
 def train_checkpoint(self, checkpoint_id: int) -> int:
     """Train the loop's checkpoint on all labels so far; queues its evaluation."""
     loop.train_checkpoint(checkpoint_id)
-    evaluate_checkpoint.delay(checkpoint_id)
+    evaluate_candidate.delay(checkpoint_id)
     return checkpoint_id
 
 
 @shared_task(
     queue="gpu", base=CheckpointTask, soft_time_limit=50 * 60, time_limit=55 * 60, **COMMON
 )
-def evaluate_checkpoint(self, checkpoint_id: int) -> bool:
+def evaluate_candidate(self, checkpoint_id: int) -> bool:
     """Evaluate the candidate and the active checkpoint on the same data; queues the gate."""
     if loop.evaluate_for_gate(checkpoint_id):
         gate_checkpoint.delay(checkpoint_id)
@@ -81,13 +83,11 @@ def check_retraining(self) -> list[int]:
 @shared_task(queue="default", soft_time_limit=4 * 60, time_limit=5 * 60, **COMMON)
 def retrain_campaign(self, campaign_id: int) -> int | None:
     """A campaign's own beat schedule: retrain now unless a training or generation runs."""
-    from annotate.models import Campaign
-
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
         return None
-    checkpoint = loop.start_retraining(campaign, reason="schedule")
+    checkpoint = start_retraining(campaign, reason=Checkpoint.Trigger.SCHEDULE)
     return None if checkpoint is None else checkpoint.pk
 
 
-LOOP_TASKS = (train_checkpoint, evaluate_checkpoint, gate_checkpoint)
+LOOP_TASKS = (train_checkpoint, evaluate_candidate, gate_checkpoint)

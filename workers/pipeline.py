@@ -2,11 +2,13 @@
 select, open assignments.
 
 Functions here join the database (`annotate`) to the models (`selector`); the Celery tasks in
-`workers.tasks` are thin wrappers that take IDs. Every step is idempotent, so a redelivered or
+`workers.tasks` are thin wrappers that take IDs. Status changes go through the `Generation`
+lifecycle methods. Every step is idempotent, so a redelivered or
 retried task (acks_late, a killed worker) repeats nothing that already finished:
 
-    begin_generation     campaign locked; a new Generation in `pending` (or the failed last
-                         one, reset), refused while another one of the campaign is running
+    begin_generation     (annotate.generations) campaign locked; a new Generation in
+                         `pending` (or the failed last one, reset), refused while another
+                         one of the campaign is running
     prepare_generation   the active checkpoint, bootstrapped and activated when there is none;
                          the unscored pool split into ScoringChunks; status `scoring`
     score_chunk          each sub-batch's Score rows and the progress counter in one
@@ -32,9 +34,10 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Max, OuterRef
 from django.utils import timezone
 
-from annotate.generations import SelectionError, open_generation, selection_params
-from annotate.models import Campaign, Checkpoint, Generation, Problem, Sample, Score, Selection
+from annotate.generations import PipelineError, SelectionError, open_generation, pool_samples
+from annotate.models import Campaign, Checkpoint, Generation, Problem, Sample, Score
 from workers.models import ScoringChunk
+from workers.training_data import campaign_training_examples
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +48,6 @@ BOOTSTRAP_TEXT_SAMPLES = 20_000
 MAX_CHUNK_ATTEMPTS = 5
 #: Epochs when a bootstrap model is trained on the labels a campaign already has.
 BOOTSTRAP_EPOCHS = 2
-
-RUNNING_STATES = (
-    Generation.Status.PENDING,
-    Generation.Status.SCORING,
-    Generation.Status.SELECTING,
-)
-
-
-class PipelineError(RuntimeError):
-    """A generation cannot be started or continued (told to the lead as is)."""
 
 
 def chunk_samples() -> int:
@@ -67,20 +60,6 @@ def sub_batch_samples() -> int:
     return max(1, int(settings.STEPWISE_SCORING_SUB_BATCH))
 
 
-def pool_samples(campaign: Campaign, checkpoint: Checkpoint | None = None):
-    """Samples selection may pick: train split, with an answer, never selected before;
-    with `checkpoint`, only those it has not scored yet."""
-    qs = (
-        Sample.objects.for_campaign(campaign)
-        .train()
-        .answered()
-        .exclude(Exists(Selection.objects.filter(sample=OuterRef("pk"))))
-    )
-    if checkpoint is not None:
-        qs = qs.exclude(Exists(Score.objects.filter(sample=OuterRef("pk"), checkpoint=checkpoint)))
-    return qs
-
-
 def _lock_generation(generation_id: int) -> None:
     """SELECT … FOR UPDATE on the generation row (inside a transaction): the one lock that
     orders progress writes and chunk completion."""
@@ -88,10 +67,6 @@ def _lock_generation(generation_id: int) -> None:
 
 
 # --- checkpoints ---------------------------------------------------------------------------
-
-
-def checkpoint_dir(campaign: Campaign, name: str) -> Path:
-    return Path(settings.STEPWISE_MODEL_DIR) / campaign.slug / name
 
 
 def _campaign_texts(campaign: Campaign) -> list[str]:
@@ -113,11 +88,10 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
     labels trained on).
     """
     from selector.scoring.bootstrap import build_bootstrap_model
-    from workers.training_data import campaign_training_examples
 
     options = dict(settings.STEPWISE_BOOTSTRAP)
     name = f"bootstrap-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    out_dir = checkpoint_dir(campaign, name)
+    out_dir = Checkpoint.directory_for(campaign, name)
     examples = [e for e in campaign_training_examples(campaign) if e.steps]
     if not examples:
         build_bootstrap_model(_campaign_texts(campaign), out_dir, **options)
@@ -126,7 +100,7 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
     from selector.training import TrainingConfig, train_prm
 
     # The tokenizer sees the whole pool's text, not only the few labeled solutions.
-    init_dir = checkpoint_dir(campaign, f"{name}-init")
+    init_dir = Checkpoint.directory_for(campaign, f"{name}-init")
     build_bootstrap_model(_campaign_texts(campaign), init_dir, **options)
     result = train_prm(
         examples, TrainingConfig(out_dir=out_dir, base=init_dir, epochs=BOOTSTRAP_EPOCHS)
@@ -246,58 +220,12 @@ def score_samples(
 # --- the generation pipeline ---------------------------------------------------------------
 
 
-@transaction.atomic
-def begin_generation(
-    campaign: Campaign, *, checkpoint: Checkpoint | None = None, **overrides: Any
-) -> Generation:
-    """The campaign's next generation in `pending`; the caller queues its preparation.
-
-    Raises PipelineError while another generation of the campaign is running, and
-    `annotate.generations.SelectionError` for invalid selection overrides.
-
-    One generation runs through the pipeline at a time per campaign. When the last one
-    failed, it is reset and run again under the same number (its finished chunks and Scores
-    are kept); otherwise a new one is created. The checkpoint defaults to the active one;
-    none means "bootstrap one" at preparation.
-    """
-    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    running = locked.generations.filter(status__in=RUNNING_STATES).first()
-    if running is not None:
-        raise PipelineError(f"generation {running.number} is still {running.status}")
-    if checkpoint is not None and checkpoint.campaign_id not in (None, locked.pk):
-        raise PipelineError(f"checkpoint {checkpoint.pk} belongs to another campaign")
-    params = selection_params(locked, **overrides)  # SelectionError on bad overrides
-    checkpoint_id = checkpoint.pk if checkpoint else locked.active_checkpoint_id
-    last = locked.generations.filter(number__gte=0).order_by("-number").first()
-    if last is not None and last.status == Generation.Status.FAILED:
-        if last.checkpoint_id != checkpoint_id and checkpoint_id is not None:
-            # Chunks and progress belong to the old checkpoint's scoring.
-            last.scoring_chunks.all().delete()
-            last.checkpoint_id = checkpoint_id
-            last.progress_done = last.progress_total = 0
-        last.scoring_chunks.update(attempts=0)
-        last.params = params
-        last.score_source = Generation.ScoreSource.CHECKPOINT
-        last.status = Generation.Status.PENDING
-        last.error = ""
-        last.save()
-        return last
-    return Generation.objects.create(
-        campaign=locked,
-        number=locked.next_generation_number(),
-        checkpoint_id=checkpoint_id,
-        score_source=Generation.ScoreSource.CHECKPOINT,
-        params=params,
-        status=Generation.Status.PENDING,
-    )
-
-
 def prepare_generation(generation_id: int) -> list[int]:
     """Give the generation a checkpoint (bootstrapping one if the campaign has none) and split
     its unscored pool into chunks; status `scoring`.
 
     Returns the IDs of chunks still to score, none when there is nothing left to score (then
-    call `mark_scored`) or the generation is past scoring.
+    `Generation.mark_scored`) or the generation is past scoring.
     """
     generation = Generation.objects.select_related("campaign").get(pk=generation_id)
     if generation.status not in (Generation.Status.PENDING, Generation.Status.SCORING):
@@ -315,10 +243,15 @@ def prepare_generation(generation_id: int) -> list[int]:
         )
         if locked.status not in (Generation.Status.PENDING, Generation.Status.SCORING):
             return []
-        if not locked.scoring_chunks.exists():
-            _create_chunks(locked)
-        locked.status = Generation.Status.SCORING
-        locked.save(update_fields=["status", "progress_done", "progress_total", "updated_at"])
+        if locked.scoring_chunks.exists():  # a redelivery: progress so far stands
+            progress = {
+                "progress_done": locked.progress_done,
+                "progress_total": locked.progress_total,
+            }
+        else:
+            progress = {"progress_done": 0, "progress_total": _create_chunks(locked)}
+        if not locked.start_scoring(**progress):
+            return []
     return list(
         ScoringChunk.objects.filter(generation_id=generation_id, done=False).values_list(
             "pk", flat=True
@@ -326,9 +259,10 @@ def prepare_generation(generation_id: int) -> list[int]:
     )
 
 
-def _create_chunks(generation: Generation) -> None:
-    """Whole problems per chunk, about `chunk_samples()` samples each, in problem order."""
-    pool = pool_samples(generation.campaign, generation.checkpoint)
+def _create_chunks(generation: Generation) -> int:
+    """Whole problems per chunk, about `chunk_samples()` samples each, in problem order;
+    returns the samples to score."""
+    pool = pool_samples(generation.campaign, unscored_by=generation.checkpoint)
     per_problem = list(
         pool.order_by().values("problem_id").annotate(n=Count("pk")).order_by("problem_id")
     )
@@ -355,18 +289,7 @@ def _create_chunks(generation: Generation) -> None:
         )
         for i, (ids, n) in enumerate(chunks)
     )
-    generation.progress_done = 0
-    generation.progress_total = sum(n for _, n in chunks)
-
-
-def mark_scored(generation_id: int) -> bool:
-    """Move a generation with nothing left to score to `selecting`; True for the one caller
-    that did it."""
-    return bool(
-        Generation.objects.filter(pk=generation_id, status=Generation.Status.SCORING)
-        .exclude(Exists(ScoringChunk.objects.filter(generation=OuterRef("pk"), done=False)))
-        .update(status=Generation.Status.SELECTING, updated_at=timezone.now())
-    )
+    return sum(n for _, n in chunks)
 
 
 def score_chunk(chunk_id: int) -> bool:
@@ -388,7 +311,7 @@ def score_chunk(chunk_id: int) -> bool:
         raise PipelineError(
             f"scoring chunk {chunk.index} was started {chunk.attempts} times without finishing"
         )
-    sample_ids = pool_samples(generation.campaign, generation.checkpoint).filter(
+    sample_ids = pool_samples(generation.campaign, unscored_by=generation.checkpoint).filter(
         problem_id__in=chunk.problem_ids
     )
     if chunk.max_sample_id is not None:
@@ -408,7 +331,7 @@ def finish_chunk(chunk: ScoringChunk) -> bool:
         # The generation row lock serialises finishers, so the last one sees all others done.
         _lock_generation(chunk.generation_id)
         ScoringChunk.objects.filter(pk=chunk.pk).update(done=True)
-        return mark_scored(chunk.generation_id)
+        return Generation(pk=chunk.generation_id).mark_scored()
 
 
 def select_generation(generation_id: int) -> Generation | None:
@@ -433,10 +356,3 @@ def select_generation(generation_id: int) -> Generation | None:
             return generation
         raise
     return generation
-
-
-def fail_generation(generation_id: int, error: str) -> None:
-    """Record why a generation stopped; the lead's next "Start next generation" retries it."""
-    Generation.objects.filter(pk=generation_id).exclude(
-        status__in=(Generation.Status.OPEN, Generation.Status.COMPLETE)
-    ).update(status=Generation.Status.FAILED, error=error[:5000], updated_at=timezone.now())

@@ -17,13 +17,12 @@ that run a model, so the web process can import this module to queue work.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 
 from annotate.models import Campaign, Checkpoint, Generation
-from workers import pipeline
+from workers import loop, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class GenerationTask(Task):
         generation_id = kwargs.get("generation_id", args[0] if args else None)
         if generation_id is not None:
             logger.error("generation %s failed in %s: %r", generation_id, self.name, exc)
-            pipeline.fail_generation(generation_id, f"{self.name}: {type(exc).__name__}: {exc}")
+            Generation(pk=generation_id).fail(f"{self.name}: {type(exc).__name__}: {exc}")
 
 
 COMMON = {
@@ -57,33 +56,13 @@ COMMON = {
 }
 
 
-def enqueue_generation(
-    campaign: Campaign, checkpoint: Checkpoint | None = None, **overrides
-) -> Generation:
-    """Create (or, after a failure, reset) the campaign's next generation and queue its
-    pipeline once the row is committed. Raises `pipeline.PipelineError` when one is running."""
-    generation = pipeline.begin_generation(campaign, checkpoint=checkpoint, **overrides)
-    transaction.on_commit(partial(_queue_prepare, generation.pk))
-    return generation
-
-
-def _queue_prepare(generation_id: int) -> None:
-    # Never raise out of on_commit: a broker that is down (or, in eager mode, a failing
-    # pipeline) shows as a failed generation with its error, which the next start retries.
-    try:
-        prepare_generation.delay(generation_id)
-    except Exception as exc:
-        logger.exception("could not run the pipeline of generation %s", generation_id)
-        pipeline.fail_generation(generation_id, f"{type(exc).__name__}: {exc}")
-
-
 @shared_task(queue="gpu", soft_time_limit=85 * 60, time_limit=90 * 60, **COMMON)
 def prepare_generation(self, generation_id: int) -> int:
     """Bootstrap a checkpoint if needed, plan the chunks, queue them; returns how many."""
     chunk_ids = pipeline.prepare_generation(generation_id)
     for chunk_id in chunk_ids:
         score_chunk.delay(generation_id, chunk_id)
-    if not chunk_ids and pipeline.mark_scored(generation_id):
+    if not chunk_ids and Generation(pk=generation_id).mark_scored():
         # Nothing left to score (an empty pool, or `score` ran first): select right away.
         select_generation.delay(generation_id)
     return len(chunk_ids)
@@ -117,9 +96,8 @@ GENERATION_TASKS = (prepare_generation, score_chunk, select_generation)
     **RETRY,
 )
 def evaluate_checkpoint_metrics(self, checkpoint_id: int, campaign_id: int) -> dict:
-    """Evaluate any checkpoint on a campaign's data and store the numbers on it (API, admin)."""
-    from workers import loop
-
+    """Measure any checkpoint on a campaign's data and store the numbers on it (the API's
+    evaluate endpoint); not the loop's gate evaluation (`loop_tasks.evaluate_candidate`)."""
     checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
     campaign = Campaign.objects.get(pk=campaign_id)
     return loop.summarize(loop.evaluate_and_store(checkpoint, campaign))

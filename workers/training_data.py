@@ -1,20 +1,40 @@
-"""A campaign's labels as PRM training examples.
+"""A campaign's labels as PRM training examples, from the same `LabelRecord`s the PRM800K
+export writes (one row → one record), not from the export's text.
 
-Native and imported labels go through one path: their PRM800K export records, which
-`selector.training.examples_from_prm800k` turns into examples (supervision up to the first
-error; phase-1 alternatives as extra examples).
+Native labels give their rated steps (supervision up to the first error); imported ones go
+through `selector.training.examples_from_prm800k` on their stored step records (phase-1
+alternatives as extra examples).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
-from annotate.io.prm800k import iter_prm800k_records
+from annotate.io.prm800k import LabelRecord, iter_label_records
 from annotate.models import Campaign
+from selector.training import TrainingExample, examples_from_prm800k
 
 
-def campaign_training_examples(campaign: Campaign, *, generation: int | None = None) -> Iterator:
-    from selector.training import examples_from_prm800k
+def record_examples(record: LabelRecord) -> list[TrainingExample]:
+    if record.native is not None:
+        example = TrainingExample(
+            record.problem,
+            [text for text, _, _ in record.native],
+            [rating for _, rating, _ in record.native],
+        )
+        return [example] if example.steps else []
+    if record.record_json is not None:
+        return examples_from_prm800k(json.loads(record.record_json))
+    question: dict = {"problem": record.problem}
+    if record.phase == 2:
+        question["pre_generated_steps"] = json.loads(record.steps_text)
+    steps = json.loads(record.prm800k_steps or "[]")
+    return examples_from_prm800k({"question": question, "label": {"steps": steps}})
 
-    for record in iter_prm800k_records(campaign, generation=generation):
-        yield from examples_from_prm800k(record)
+
+def campaign_training_examples(
+    campaign: Campaign, *, generation: int | None = None
+) -> Iterator[TrainingExample]:
+    for record in iter_label_records(campaign, generation=generation):
+        yield from record_examples(record)

@@ -7,14 +7,12 @@ Work that needs a model (scoring, evaluation) is queued as Celery tasks on commi
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.db.models import Count, Model, Prefetch, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -28,6 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate import dispatch
 from annotate.api import serializers as s
 from annotate.api.formats import (
     JSONL_MEDIA_TYPE,
@@ -41,10 +40,12 @@ from annotate.api.formats import (
 from annotate.api.pagination import BoundedLimitOffsetPagination, SampleCursorPagination
 from annotate.api.permissions import IsActiveUser, IsStaff
 from annotate.generations import (
+    PipelineError,
     SelectionError,
     open_generation,
     preview_selection,
     resolve_scores,
+    start_generation,
 )
 from annotate.io import ImportFailed, import_problems, import_samples
 from annotate.io.prm800k import iter_prm800k_lines
@@ -61,10 +62,6 @@ from annotate.models import (
 )
 
 STAFF = [IsStaff]
-TASKS_MODULE = "workers.tasks"
-#: `workers.tasks.<EVALUATE_TASK>(checkpoint_id, campaign_id)`: evaluate and store metrics.
-#: (Not the retraining loop's `loop_tasks.evaluate_checkpoint`, which gates a candidate.)
-EVALUATE_TASK = "evaluate_checkpoint_metrics"
 #: Labels read per query while exporting: bounds the export's memory whatever the total.
 EXPORT_CHUNK = 2000
 
@@ -96,25 +93,6 @@ def save_validated(instance: Model) -> Model:
         raise exceptions.ValidationError(exc.message_dict) from None
     instance.save()
     return instance
-
-
-def find_task(name: str):
-    """`workers.tasks.<name>` (a task, or a helper that queues tasks) when it exists, else None.
-
-    Looked up by name at call time: `workers` depends on `annotate`, not the reverse, and the
-    web process must run without the model side.
-    """
-    try:
-        module = importlib.import_module(TASKS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != TASKS_MODULE:
-            raise
-        return None
-    return getattr(module, name, None)
-
-
-def enqueue_on_commit(task, *args: Any) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
 
 
 # --- campaigns ----------------------------------------------------------------------------
@@ -355,25 +333,20 @@ class GenerationList(generics.ListCreateAPIView):
             if options["dry_run"]:
                 preview = preview_selection(campaign, scores=scores, **overrides)
                 return Response(preview.as_json())
-            enqueue = find_task("enqueue_generation")
-            if scores != "imported" and enqueue is not None:
-                return start_scored_generation(enqueue, campaign, scores, overrides)
-            # Imported scores need no model; without workers, stored checkpoint scores are used.
+            if scores != "imported":
+                return start_scored_generation(campaign, scores, overrides)
+            # Imported scores need no model: selected and opened here.
             generation, _preview = open_generation(campaign, scores=scores, **overrides)
         except SelectionError as exc:
             raise exceptions.ValidationError({"scores": [str(exc)]}) from None
         return Response(generation_detail(generation), status=status.HTTP_201_CREATED)
 
 
-def start_scored_generation(
-    enqueue, campaign: Campaign, scores: str, overrides: dict[str, Any]
-) -> Response:
+def start_scored_generation(campaign: Campaign, scores: str, overrides: dict[str, Any]) -> Response:
     """Create the generation pending and queue scoring → selection on the workers."""
-    from workers.pipeline import PipelineError
-
     checkpoint = resolve_scores(campaign, scores)
     try:
-        generation = enqueue(campaign, checkpoint=checkpoint, **overrides)
+        generation = start_generation(campaign, checkpoint=checkpoint, **overrides)
     except PipelineError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response(generation_detail(generation), status=status.HTTP_202_ACCEPTED)
@@ -477,10 +450,8 @@ def checkpoint_campaign(checkpoint: Checkpoint, request: Request) -> Campaign:
             )
         return checkpoint.campaign
     campaign = campaign_or_404(slug)
-    if checkpoint.campaign_id not in (None, campaign.pk):
-        raise exceptions.ValidationError(
-            {"campaign": [f"Checkpoint {checkpoint.pk} belongs to another campaign."]}
-        )
+    if problem := campaign.ownership_error(checkpoint):
+        raise exceptions.ValidationError({"campaign": [f"{problem.capitalize()}."]})
     return campaign
 
 
@@ -501,31 +472,28 @@ def checkpoint_activate(request: Request, pk: int) -> Response:
             {"detail": f"a {checkpoint.status} checkpoint cannot be activated"},
             status=status.HTTP_409_CONFLICT,
         )
-    campaign.activate(checkpoint)
+    try:
+        campaign.activate(checkpoint)
+    except ValueError as exc:  # its status changed since it was read
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response(s.CheckpointDetailSerializer(checkpoint).data)
 
 
 @extend_schema(
     summary="Evaluate a checkpoint",
-    description="Queue the evaluation (best-of-N, first-error F1) on the GPU queue; the "
-    "metrics land on the checkpoint. 501 when this deployment has no evaluation task.",
+    description="Queue the measurement (best-of-N, first-error F1) on the GPU queue; the "
+    "metrics land on the checkpoint.",
     request=s.CheckpointCampaignSerializer,
-    responses={202: s.TaskQueuedSerializer, 501: OpenApiResponse(OpenApiTypes.OBJECT)},
+    responses={202: s.TaskQueuedSerializer},
 )
 @api_view(["POST"])
 @permission_classes(STAFF)
 def checkpoint_evaluate(request: Request, pk: int) -> Response:
     checkpoint = get_object_or_404(Checkpoint.objects.select_related("campaign"), pk=pk)
     campaign = checkpoint_campaign(checkpoint, request)
-    task = find_task(EVALUATE_TASK)
-    if task is None:
-        return Response(
-            {"detail": f"no evaluation task is installed (workers.tasks.{EVALUATE_TASK})"},
-            status=status.HTTP_501_NOT_IMPLEMENTED,
-        )
-    enqueue_on_commit(task, checkpoint.pk, campaign.pk)
+    task = dispatch.measure_checkpoint(checkpoint.pk, campaign.pk)
     return Response(
-        {"queued": task.name, "detail": f"evaluating checkpoint {checkpoint.pk}"},
+        {"queued": task, "detail": f"evaluating checkpoint {checkpoint.pk}"},
         status=status.HTTP_202_ACCEPTED,
     )
 

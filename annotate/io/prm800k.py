@@ -37,6 +37,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -56,7 +57,15 @@ from annotate.io.base import (
     optional,
     require,
 )
-from annotate.models import Assignment, Campaign, Label, Problem, Sample, StepRating
+from annotate.models import (
+    Assignment,
+    Campaign,
+    Generation,
+    Label,
+    Problem,
+    Sample,
+    StepRating,
+)
 from annotate.models.label import FinishReason
 
 #: uuid5 namespace for native labelers' PRM800K ids: uuid5(LABELER_NAMESPACE, username).
@@ -182,24 +191,40 @@ def render_record(
     )
 
 
-def native_steps_json(
+def native_path(
     steps: list[str], ratings: dict[int, tuple[int | None, bool]], finish_reason: str | None
-) -> str:
-    """PRM800K phase-2 step records of a native label, as JSON (see the module docstring):
-    rated steps in order, chosen_completion 0 unless rated −1 (then null, and the list ends);
-    for give_up/bad_problem the step the labeler stopped on follows, unrated, chosen null."""
-    parts = []
+) -> list[tuple[str, int | None, bool]]:
+    """The (text, rating, flagged) steps a native label records: rated steps in order up to
+    and including the first −1; for give_up/bad_problem the step the labeler stopped on
+    follows, unrated."""
+    path: list[tuple[str, int | None, bool]] = []
     for index, text in enumerate(steps):
         rating, flagged = ratings.get(index, (None, False))
         if rating is None:
             if finish_reason in _STOPPED:
-                parts.append(_STEP_JSON % (_encode_str(text), "null", _BOOL[flagged], "null"))
+                path.append((text, None, flagged))
             break
-        chosen = "0" if rating >= 0 else "null"
-        parts.append(_STEP_JSON % (_encode_str(text), _RATING[rating], _BOOL[flagged], chosen))
+        path.append((text, rating, flagged))
         if rating < 0:
             break
+    return path
+
+
+def native_steps_json(
+    steps: list[str], ratings: dict[int, tuple[int | None, bool]], finish_reason: str | None
+) -> str:
+    """PRM800K phase-2 step records of a native label, as JSON (see the module docstring):
+    `native_path`, chosen_completion 0 unless rated −1 or unrated (then null)."""
+    parts = []
+    for text, rating, flagged in native_path(steps, ratings, finish_reason):
+        parts.append(_step_json(text, rating, flagged))
     return "[" + ", ".join(parts) + "]"
+
+
+def _step_json(text: str, rating: int | None, flagged: bool) -> str:
+    chosen = "0" if rating is not None and rating >= 0 else "null"
+    spelled = "null" if rating is None else _RATING[rating]
+    return _STEP_JSON % (_encode_str(text), spelled, _BOOL[flagged], chosen)
 
 
 _STEP_JSON = (
@@ -555,7 +580,10 @@ def finished_labels(campaign: Campaign, generation: int | None = None):
     """A campaign's finished labels, annotated with their PRM800K generation number."""
     qs = Label.objects.filter(sample__campaign=campaign, finish_reason__isnull=False).annotate(
         export_generation=Case(
-            When(assignment__kind=Assignment.Kind.SCREENING, then=Value(-1)),
+            When(
+                assignment__kind=Assignment.Kind.SCREENING,
+                then=Value(Generation.SCREENING_NUMBER),
+            ),
             default=Coalesce(F("assignment__generation__number"), F("prm800k_generation")),
             output_field=IntegerField(),
         )
@@ -595,7 +623,67 @@ def ratings_for(label_ids: list[int]) -> dict[int, dict[int, tuple[int | None, b
     return out
 
 
-def _export_line(row: tuple, ratings: dict[int, tuple[int | None, bool]]) -> str:
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """One finished label as PRM800K sees it, straight from its row: the export writes it as a
+    line (`line()`), training takes its rated steps (`workers.training_data`).
+
+    Exactly one of `record_json` (an imported line kept verbatim), `prm800k_steps` (imported
+    step records, as JSON text) and `native` (the label's StepRating path) says what it holds.
+    """
+
+    labeler: str | None
+    timestamp: str | None
+    generation: int | None
+    is_quality_control: bool
+    is_initial_screening: bool
+    finish_reason: str | None
+    total_time: int | None
+    phase: int
+    problem: str
+    ground_truth_answer: str
+    ground_truth_solution: str | None
+    steps_text: str  # the sample's steps, as JSON text
+    answer: str | None
+    score: float | None
+    record_json: str | None = None
+    prm800k_steps: str | None = None
+    native: list[tuple[str, int | None, bool]] | None = None
+
+    def steps_json(self) -> str:
+        if self.prm800k_steps is not None:
+            return stored_json(self.prm800k_steps)
+        return "[" + ", ".join(_step_json(*step) for step in self.native or ()) + "]"
+
+    def line(self) -> str:
+        """The PRM800K JSONL line, no trailing newline."""
+        if self.record_json is not None:
+            return self.record_json
+        if self.phase == 1:
+            question = phase1_question_json(self.problem, self.ground_truth_answer)
+        else:
+            question = phase2_question_json(
+                self.problem,
+                self.ground_truth_solution,
+                self.ground_truth_answer,
+                stored_json(self.steps_text),
+                self.answer,
+                self.score,
+            )
+        return render_record(
+            labeler=self.labeler,
+            timestamp=self.timestamp,
+            generation=self.generation,
+            is_quality_control=self.is_quality_control,
+            is_initial_screening=self.is_initial_screening,
+            question_json=question,
+            steps_json=self.steps_json(),
+            total_time=self.total_time,
+            finish_reason=self.finish_reason,
+        )
+
+
+def _label_record(row: tuple, ratings: dict[int, tuple[int | None, bool]]) -> LabelRecord:
     (
         _id,
         stored_uuid,
@@ -618,44 +706,44 @@ def _export_line(row: tuple, ratings: dict[int, tuple[int | None, bool]]) -> str
         gt_solution,
     ) = row
     extra = json.loads(extra_text) if extra_text is not None else None
-    if extra is not None and "record_json" in extra:
-        return extra["record_json"]
+    native = None
     if prm800k_text is not None:  # imported from PRM800K: its step records verbatim
         phase = (extra or {}).get("phase", 2)
         labeler = stored_uuid or None
         timestamp = timestamp or format_timestamp(finished_at)
-        steps_json = stored_json(prm800k_text)
         score = verifier_score
     else:
         phase = 2
-        steps_json = native_steps_json(json.loads(steps_text), ratings, finish_reason)
+        native = native_path(json.loads(steps_text), ratings, finish_reason)
         labeler = stored_uuid or (labeler_uuid(username) if username else None)
         timestamp = format_timestamp(finished_at) or timestamp or None
         # The score the sample was selected with (PRM800K's meaning), else its imported one.
         score = verifier_score if selection_score is None else selection_score
-    if phase == 1:
-        question = phase1_question_json(problem, gt_answer)
-    else:
-        question = phase2_question_json(
-            problem, gt_solution, gt_answer, stored_json(steps_text), answer, score
-        )
-    return render_record(
+    return LabelRecord(
         labeler=labeler,
         timestamp=timestamp,
         generation=generation,
         is_quality_control=is_qc,
         is_initial_screening=is_screening,
-        question_json=question,
-        steps_json=steps_json,
-        total_time=total_time,
         finish_reason=finish_reason,
+        total_time=total_time,
+        phase=phase,
+        problem=problem,
+        ground_truth_answer=gt_answer,
+        ground_truth_solution=gt_solution,
+        steps_text=steps_text,
+        answer=answer,
+        score=score,
+        record_json=(extra or {}).get("record_json"),
+        prm800k_steps=prm800k_text,
+        native=native,
     )
 
 
-def iter_prm800k_lines(
+def iter_label_records(
     campaign: Campaign, *, generation: int | None = None, chunk_size: int = 2000
-) -> Iterator[str]:
-    """PRM800K JSONL lines (no trailing newline) of a campaign's finished labels, by label id.
+) -> Iterator[LabelRecord]:
+    """A campaign's finished labels as LabelRecords, by label id.
 
     Two queries per chunk of `chunk_size` labels (labels with their sample and problem, then
     the chunk's StepRating rows), whatever the number of labels; JSON columns are read as text
@@ -669,7 +757,15 @@ def iter_prm800k_lines(
     for rows in iter_chunks(qs, _EXPORT_FIELDS, chunk_size):
         ratings = ratings_for([row[0] for row in rows if row[10] is None])
         for row in rows:
-            yield _export_line(row, ratings.get(row[0], {}))
+            yield _label_record(row, ratings.get(row[0], {}))
+
+
+def iter_prm800k_lines(
+    campaign: Campaign, *, generation: int | None = None, chunk_size: int = 2000
+) -> Iterator[str]:
+    """PRM800K JSONL lines (no trailing newline) of a campaign's finished labels, by label id."""
+    for record in iter_label_records(campaign, generation=generation, chunk_size=chunk_size):
+        yield record.line()
 
 
 def iter_prm800k_records(
@@ -693,10 +789,12 @@ def export_prm800k(out: IO[str], campaign: Campaign, *, generation: int | None =
 
 __all__ = [
     "LABELER_NAMESPACE",
+    "LabelRecord",
     "export_prm800k",
     "finished_labels",
     "format_timestamp",
     "import_prm800k",
+    "iter_label_records",
     "iter_prm800k_lines",
     "iter_prm800k_records",
     "labeler_uuid",

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 
+from selector.promotion import metric_choices
+
 
 class Campaign(models.Model):
     """A labeling effort over one pool of problems and samples, with its selection settings."""
@@ -78,12 +80,7 @@ class Campaign(models.Model):
     retrain_epochs = models.PositiveSmallIntegerField(default=3)
     promotion_metric = models.CharField(
         max_length=20,
-        choices=[
-            ("val_loss", "Validation loss (lower is better)"),
-            ("step_auc", "Step-level AUC"),
-            ("first_error_f1", "First-error F1 (ProcessBench)"),
-            ("best_of_n", "Best-of-N accuracy (PRM, largest N)"),
-        ],
+        choices=metric_choices(),
         default="val_loss",
         help_text="What a new checkpoint must beat the active one on, on the same held-out data.",
     )
@@ -130,21 +127,24 @@ class Campaign(models.Model):
             "max_per_problem": self.max_per_problem,
         }
 
+    def ownership_error(self, thing: models.Model) -> str | None:
+        """Why a checkpoint or generation cannot serve this campaign (it belongs to another
+        one), else None; a checkpoint of no campaign serves any."""
+        if thing.campaign_id not in (None, self.pk):
+            return f"{thing._meta.model_name} {thing.pk} belongs to another campaign"
+        return None
+
     def next_generation_number(self) -> int:
-        last = self.generations.filter(number__gte=0).order_by("-number").first()
+        last = self.generations.newest()
         return 0 if last is None else last.number + 1
 
     @transaction.atomic
     def activate(self, checkpoint) -> None:
-        """Make `checkpoint` the one that scores this campaign's pool."""
-        from annotate.models.checkpoint import Checkpoint
-
+        """Make `checkpoint` (ready or active) the one that scores this campaign's pool."""
         previous = self.active_checkpoint
         if previous is not None and previous.pk != checkpoint.pk:
-            Checkpoint.objects.filter(pk=previous.pk, status=Checkpoint.Status.ACTIVE).update(
-                status=Checkpoint.Status.READY
-            )
-        checkpoint.status = Checkpoint.Status.ACTIVE
-        checkpoint.save(update_fields=["status"])
+            previous.deactivate()
+        if not checkpoint.make_active():
+            raise ValueError(f"a {checkpoint.status} checkpoint cannot be activated")
         self.active_checkpoint = checkpoint
         self.save(update_fields=["active_checkpoint", "updated_at"])

@@ -1,6 +1,24 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
+from django.utils import timezone
+
+
+class GenerationQuerySet(models.QuerySet):
+    def numbered(self) -> GenerationQuerySet:
+        """Generations of the loop, not PRM800K's screening generation."""
+        return self.filter(number__gt=Generation.SCREENING_NUMBER)
+
+    def open(self) -> GenerationQuerySet:
+        return self.filter(status=Generation.Status.OPEN)
+
+    def running(self) -> GenerationQuerySet:
+        return self.filter(status__in=Generation.RUNNING_STATES)
+
+    def newest(self) -> Generation | None:
+        return self.numbered().order_by("-number").first()
 
 
 class Generation(models.Model):
@@ -13,6 +31,11 @@ class Generation(models.Model):
         OPEN = "open"
         COMPLETE = "complete"
         FAILED = "failed"
+
+    #: PRM800K files screening questions under this generation number; the loop's start at 0.
+    SCREENING_NUMBER = -1
+    #: A generation in these states is in the pipeline; one at a time per campaign.
+    RUNNING_STATES = (Status.PENDING, Status.SCORING, Status.SELECTING)
 
     class ScoreSource(models.TextChoices):
         IMPORTED = "imported", "Imported verifier scores"
@@ -42,6 +65,8 @@ class Generation(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = GenerationQuerySet.as_manager()
+
     class Meta:
         ordering = ["campaign", "-number"]
         constraints = [
@@ -54,6 +79,59 @@ class Generation(models.Model):
     @property
     def progress(self) -> float:
         return self.progress_done / self.progress_total if self.progress_total else 0.0
+
+    # --- lifecycle: pending → scoring → selecting → open → complete; failed from any running
+    # state, pending again on a restart. Every change is one conditional UPDATE: True for the
+    # one caller that made it, so concurrent or redelivered tasks never apply it twice.
+
+    def _flip(self, sources: Iterable[str], target: str, **fields) -> bool:
+        rows = Generation.objects.filter(pk=self.pk, status__in=list(sources))
+        return self._apply(rows, target, **fields)
+
+    def _apply(self, rows: models.QuerySet, target: str, **fields) -> bool:
+        now = timezone.now()
+        if not rows.update(status=target, updated_at=now, **fields):
+            return False
+        self.status, self.updated_at = target, now
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def restart(self, **fields) -> bool:
+        """failed → pending: the lead's next start runs a failed generation again."""
+        return self._flip([self.Status.FAILED], self.Status.PENDING, error="", **fields)
+
+    def start_scoring(self, *, progress_total: int, progress_done: int = 0) -> bool:
+        """pending (or scoring again, on a redelivery) → scoring, with its progress counter."""
+        return self._flip(
+            [self.Status.PENDING, self.Status.SCORING],
+            self.Status.SCORING,
+            progress_done=progress_done,
+            progress_total=progress_total,
+        )
+
+    def mark_scored(self) -> bool:
+        """scoring → selecting, once no scoring chunk is left (none at all: imported scores)."""
+        rows = Generation.objects.filter(pk=self.pk, status=self.Status.SCORING).exclude(
+            scoring_chunks__done=False
+        )
+        return self._apply(rows, self.Status.SELECTING)
+
+    def open(self, **fields) -> bool:
+        """selecting → open: its selections and assignment slots are written."""
+        return self._flip(
+            [self.Status.SELECTING], self.Status.OPEN, opened_at=timezone.now(), error="", **fields
+        )
+
+    def complete(self) -> bool:
+        """open → complete: the loop retrained on it and moved on."""
+        return self._flip([self.Status.OPEN], self.Status.COMPLETE, completed_at=timezone.now())
+
+    def fail(self, error: str) -> bool:
+        """Any running state → failed, with why; open and complete generations stay."""
+        return self._flip(
+            (*self.RUNNING_STATES, self.Status.FAILED), self.Status.FAILED, error=error[:5000]
+        )
 
 
 class Selection(models.Model):

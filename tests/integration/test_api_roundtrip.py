@@ -212,10 +212,6 @@ def test_start_generation_on_a_checkpoint_queues_the_workers(
 ):
     """With workers installed, a checkpoint-scored generation is created pending and its
     pipeline queued on commit (not run here: that needs a model)."""
-    from annotate.api.views import find_task
-
-    if find_task("enqueue_generation") is None:
-        pytest.fail("workers.tasks.enqueue_generation is missing: the API cannot queue scoring")
     checkpoint = Checkpoint.objects.create(campaign=campaign, name="c", path=str(tmp_path))
     api = token_client(lead)
     url = f"{API}/campaigns/{campaign.slug}/generations/"
@@ -268,19 +264,18 @@ def test_evaluate_queues_the_workers_task_on_commit(
     lead, campaign, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     """With an evaluation task installed, the API queues it with (checkpoint, campaign)."""
-    from annotate.api import views
+    from annotate import dispatch
 
     sent = []
 
     class FakeTask:
-        name = f"workers.tasks.{views.EVALUATE_TASK}"
+        name = dispatch.EVALUATE_CHECKPOINT
 
-        def delay(self, *args):
-            sent.append(args)
+    def send(name, *args, queue):
+        assert name == FakeTask.name and queue == "gpu"
+        sent.append(args)
 
-    monkeypatch.setattr(
-        views, "find_task", lambda name: FakeTask() if name == views.EVALUATE_TASK else None
-    )
+    monkeypatch.setattr(dispatch, "send", send)
     checkpoint = Checkpoint.objects.create(name="byo", path=str(tmp_path))  # no campaign
     api = token_client(lead)
     url = f"{API}/checkpoints/{checkpoint.pk}/evaluate/"

@@ -332,8 +332,8 @@ def test_web_process_never_imports_the_model_stack() -> None:
         "        walk(p.url_patterns) if hasattr(p, 'url_patterns') else p.callback\n"
         "walk(get_resolver().url_patterns)\n"
         "import annotate.api.views, annotate.io, annotate.generations, config.health\n"
-        "from annotate.api.views import EVALUATE_TASK, find_task\n"
-        "find_task('enqueue_generation'); find_task(EVALUATE_TASK)\n"
+        "import annotate.dispatch\n"
+        "annotate.dispatch.app.loader.import_default_modules()  # the tasks it sends\n"
         "heavy = [m for m in ('torch', 'transformers', 'tokenizers') if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotate.models import Checkpoint
+from annotate.retraining import new_checkpoint
 from selector.promotion import decide
 from selector.scoring.bootstrap import build_bootstrap_model
 from tests.integration.loop.support import label_train_samples, make_campaign_pool
@@ -21,7 +22,7 @@ def labeled(campaign, labeler, tiny_loop):
 
 def trained(campaign, epochs: int = 15) -> Checkpoint:
     """A checkpoint trained on the campaign's labels: knows the rule."""
-    checkpoint = loop.new_checkpoint(campaign, prefix="good", generation=0)
+    checkpoint = new_checkpoint(campaign, prefix="good", generation=0)
     return loop.train_checkpoint(checkpoint.pk, epochs=epochs, done_status=Checkpoint.Status.READY)
 
 

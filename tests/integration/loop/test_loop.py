@@ -8,11 +8,12 @@ import json
 import pytest
 from django.urls import reverse
 
+from annotate.generations import start_generation as enqueue_generation
 from annotate.models import Checkpoint, Generation
 from annotate.queue import next_assignment
+from annotate.retraining import start_retraining
 from tests.integration.loop.support import make_campaign_pool, rate_from_truth
 from workers import loop, loop_tasks
-from workers.tasks import enqueue_generation
 
 
 def label_everything(campaign, labeler) -> int:
@@ -59,7 +60,7 @@ def test_label_target_runs_the_loop_once(running, labeler, django_capture_on_com
     gate = candidate.metrics["gate"]
     assert gate["decision"] in ("promoted", "rejected")
     assert gate["active_checkpoint"] == bootstrap.pk
-    assert candidate.training_record["loop"]["stage"] == "done"
+    assert candidate.retrain_stage == "done"
     assert candidate.trained_on_generation == 0
     assert candidate.trained_on_labels > 0
 
@@ -83,10 +84,10 @@ def test_never_two_trainings_at_once(running, labeler):
     label_everything(campaign, labeler)
     generation = campaign.generations.get(number=0)
     # Outside on_commit capture: the queued training never runs, the checkpoint stays training.
-    first = loop.start_retraining(campaign, reason="label_target", generation=generation)
+    first = start_retraining(campaign, reason="label_target", generation=generation)
     assert first is not None and first.status == Checkpoint.Status.TRAINING
-    assert loop.start_retraining(campaign, reason="schedule") is None
-    assert loop.start_retraining(campaign, reason="label_target", generation=generation) is None
+    assert start_retraining(campaign, reason="schedule") is None
+    assert start_retraining(campaign, reason="label_target", generation=generation) is None
     assert loop.due_generations() == []  # already started for generation 0
     assert Checkpoint.objects.filter(status=Checkpoint.Status.TRAINING).count() == 1
 
@@ -108,7 +109,7 @@ def test_a_failed_training_is_retried_a_bounded_number_of_times(
         assert len(started) == 1, attempt
         failed = Checkpoint.objects.get(pk=started[0])
         assert failed.status == Checkpoint.Status.FAILED
-        assert "disk full" in failed.training_record["loop"]["error"]
+        assert "disk full" in failed.error
     assert loop.check_retraining() == []
     assert campaign.generations.get(number=0).status == Generation.Status.OPEN
 
@@ -125,7 +126,7 @@ def test_scheduled_retraining_keeps_the_generation_when_rejected(
         checkpoint_id = loop_tasks.retrain_campaign.delay(campaign.pk).get()
     rejected = Checkpoint.objects.get(pk=checkpoint_id)
     assert rejected.status == Checkpoint.Status.REJECTED
-    assert rejected.training_record["loop"]["reason"] == "schedule"
+    assert rejected.retrain_trigger == "schedule"
     # A scheduled retraining that changed nothing leaves the open generation alone.
     assert list(campaign.generations.values_list("number", "status")) == [(0, "open")]
 
@@ -134,7 +135,7 @@ def test_scheduled_retraining_keeps_the_generation_when_rejected(
 def test_default_schedule_exists_and_campaign_schedule_is_linked(campaign):
     from django_celery_beat.models import PeriodicTask
 
-    from workers.schedules import CHECK_TASK, ensure_campaign_schedule, ensure_default_schedules
+    from annotate.schedules import CHECK_TASK, ensure_campaign_schedule, ensure_default_schedules
 
     check = ensure_default_schedules()
     assert check.task == CHECK_TASK and check.enabled and check.interval is not None
@@ -164,5 +165,5 @@ def test_leads_edit_retraining_in_the_admin(client, lead, campaign):
     assert response.status_code == 200
     checkpoint = Checkpoint.objects.get(campaign=campaign)
     assert checkpoint.status == Checkpoint.Status.TRAINING  # queued on commit, never run here
-    assert checkpoint.training_record["loop"]["reason"] == "manual"
+    assert checkpoint.retrain_trigger == "manual"
     assert f"training checkpoint {checkpoint.pk} queued" in response.content.decode()

@@ -90,8 +90,9 @@ def history(campaign):
                 {"epoch": 1, "train_loss": 1.0, "val_loss": 0.9},
                 {"epoch": 2, "train_loss": 0.7, "val_loss": 0.6},
             ],
-            "loop": {"reason": "label_target", "stage": "done"},
         },
+        retrain_trigger="label_target",
+        retrain_stage="done",
     )
     rejected = Checkpoint.objects.create(
         campaign=campaign,

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
+from annotate.generations import begin_generation
 from annotate.models import Assignment, Checkpoint, Generation, Score, Selection
 from tests.integration.pipeline.support import make_pool, reference_selection
 from workers import pipeline
@@ -201,7 +202,7 @@ def test_score_command_refuses_another_campaigns_checkpoint(campaign, tiny_model
 
 
 def prepared(campaign) -> tuple[Generation, list[int]]:
-    generation = pipeline.begin_generation(campaign)
+    generation = begin_generation(campaign)
     chunk_ids = pipeline.prepare_generation(generation.pk)
     generation.refresh_from_db()
     return generation, chunk_ids
@@ -308,9 +309,9 @@ def test_the_model_is_loaded_once_per_process(campaign, tiny_models, monkeypatch
 @pytest.mark.django_db
 def test_one_running_generation_per_campaign(client, lead, campaign, tiny_models):
     make_pool(campaign)
-    running = pipeline.begin_generation(campaign)
+    running = begin_generation(campaign)
     with pytest.raises(pipeline.PipelineError, match="still pending"):
-        pipeline.begin_generation(campaign)
+        begin_generation(campaign)
     client.force_login(lead)
     response = client.post(
         reverse("admin:annotate_campaign_changelist"),

@@ -20,10 +20,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from annotate.generations import start_generation as enqueue_generation
 from annotate.models import Assignment, Generation, Score
 from tests.integration.pipeline.support import TINY_ENV, make_pool, reference_selection
 from workers.models import ScoringChunk
-from workers.tasks import enqueue_generation
 
 REPO = Path(__file__).resolve().parents[3]
 BROKER = settings.CELERY_BROKER_URL

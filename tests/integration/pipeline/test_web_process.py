@@ -20,7 +20,8 @@ django.setup()
 import config.urls, config.wsgi, annotate.views, annotate.admin, workers.tasks, workers.pipeline
 from django.contrib import admin
 admin.autodiscover()
-from workers.tasks import enqueue_generation, prepare_generation
+from annotate.generations import start_generation
+from workers.tasks import prepare_generation
 print(json.dumps({name: name in sys.modules for name in ("torch", "transformers")}))
 """
 

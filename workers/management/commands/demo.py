@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotate.generations import open_generation
+from annotate.generations import open_generation, pool_samples
 from annotate.io import import_prm800k, import_problems, import_samples
 from annotate.models import Campaign, GoldStandard, Problem, Sample
 from workers import pipeline
@@ -82,7 +82,7 @@ class Command(BaseCommand):
         if not campaign.generations.exists():
             self.stdout.write("Building a bootstrap PRM and scoring the pool (a minute on CPU)…")
             checkpoint = pipeline.ensure_active_checkpoint(campaign)
-            ids = list(pipeline.pool_samples(campaign, checkpoint).values_list("pk", flat=True))
+            ids = list(pool_samples(campaign, unscored_by=checkpoint).values_list("pk", flat=True))
             pipeline.score_samples(campaign, checkpoint, ids)
             open_generation(campaign, scores=checkpoint.pk)
         return campaign

@@ -51,8 +51,8 @@ class Command(BaseCommand):
         checkpoint = Checkpoint.objects.filter(pk=opts["checkpoint"]).first()
         if checkpoint is None:
             raise CommandError(f"no checkpoint {opts['checkpoint']}")
-        if checkpoint.campaign_id not in (None, campaign.pk):
-            raise CommandError(f"checkpoint {checkpoint.pk} belongs to another campaign")
+        if problem := campaign.ownership_error(checkpoint):
+            raise CommandError(problem)
         if checkpoint.status in (Checkpoint.Status.TRAINING, Checkpoint.Status.FAILED):
             raise CommandError(f"checkpoint {checkpoint.pk} is {checkpoint.status}")
         if opts["trials"] < 1:

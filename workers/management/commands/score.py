@@ -7,6 +7,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from annotate.generations import pool_samples
 from annotate.models import Campaign, Checkpoint
 from workers import pipeline
 
@@ -32,18 +33,18 @@ class Command(BaseCommand):
             ckpt = Checkpoint.objects.filter(pk=checkpoint).first()
             if ckpt is None:
                 raise CommandError(f"no checkpoint {checkpoint}")
-            if ckpt.campaign_id not in (None, camp.pk):
-                raise CommandError(f"checkpoint {checkpoint} belongs to another campaign")
+            if problem := camp.ownership_error(ckpt):
+                raise CommandError(problem)
         else:
             if camp.active_checkpoint_id is None:
                 self.stderr.write("No checkpoint yet: bootstrapping one from the campaign's text.")
             ckpt = pipeline.ensure_active_checkpoint(camp)
         sample_ids = list(
-            pipeline.pool_samples(camp, ckpt).order_by("pk").values_list("pk", flat=True)
+            pool_samples(camp, unscored_by=ckpt).order_by("pk").values_list("pk", flat=True)
         )
         with tqdm(total=len(sample_ids), unit="sample", disable=None, file=self.stderr) as bar:
             scored = pipeline.score_samples(camp, ckpt, sample_ids, on_batch=bar.update)
-        pool = pipeline.pool_samples(camp).count()
+        pool = pool_samples(camp).count()
         self.stdout.write(
             f"Scored {scored} samples of campaign {camp.slug} with checkpoint {ckpt.pk} "
             f"({ckpt.name}); {pool - len(sample_ids)} of the pool of {pool} were scored before."

@@ -8,7 +8,7 @@ when missing; an existing row, with a lead's edits, is left as it is.
 
 from django.core.management.base import BaseCommand
 
-from workers.schedules import ensure_default_schedules
+from annotate.schedules import ensure_default_schedules
 
 
 class Command(BaseCommand):

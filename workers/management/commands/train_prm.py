@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotate.models import Campaign, Checkpoint
+from annotate.retraining import new_checkpoint
 from workers import loop
 
 
@@ -68,9 +69,9 @@ class Command(BaseCommand):
                 raise CommandError(f"no checkpoint {opts['resume']} in campaign {campaign.slug}")
             if checkpoint.status not in (Checkpoint.Status.TRAINING, Checkpoint.Status.FAILED):
                 raise CommandError(f"checkpoint {checkpoint.pk} is {checkpoint.status}")
-            Checkpoint.objects.filter(pk=checkpoint.pk).update(status=Checkpoint.Status.TRAINING)
+            checkpoint.resume_training()
         else:
-            checkpoint = loop.new_checkpoint(campaign, prefix="manual", generation=None)
+            checkpoint = new_checkpoint(campaign, prefix="manual", generation=None)
         bar = tqdm(unit="batch", disable=None, file=self.stderr)
 
         def progress(epoch: int, batch: int, info: dict) -> None:
@@ -92,11 +93,11 @@ class Command(BaseCommand):
                 progress=progress,
             )
         except (loop.LoopError, ValueError, OSError) as exc:
-            loop.fail_checkpoint(checkpoint.pk, f"{type(exc).__name__}: {exc}")
+            checkpoint.fail(f"{type(exc).__name__}: {exc}")
             raise CommandError(str(exc)) from None
         except BaseException as exc:
             # Interrupted (Ctrl-C) or crashed: the epochs done so far stay resumable.
-            loop.fail_checkpoint(checkpoint.pk, f"{type(exc).__name__}: {exc}")
+            checkpoint.fail(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             bar.close()
