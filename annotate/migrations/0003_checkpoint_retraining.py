@@ -19,7 +19,7 @@ def loop_record_to_fields(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0001_initial'),
+        ('annotate', '0002_assignment_reason'),
     ]
 
     operations = [
