@@ -7,6 +7,8 @@ by name. `setup_schedules` (management command) does the same by hand.
 
 - "stepwise: check retraining" (every 5 minutes): `workers.loop_tasks.check_retraining` starts
   the loop for every campaign whose open generation reached its label target.
+- "stepwise: expire stale leases" (every 5 minutes): `workers.tasks.expire_stale_leases`
+  re-opens slots whose labeler's lease ran out.
 - per campaign, optional (admin action "Add a nightly retraining schedule"):
   "stepwise: retrain <slug>" runs `workers.loop_tasks.retrain_campaign` on a crontab
   (03:00 UTC by default), linked from `Campaign.retrain_schedule`.
@@ -22,6 +24,8 @@ CHECK_TASK_NAME = "stepwise: check retraining"
 CHECK_TASK = "workers.loop_tasks.check_retraining"
 RETRAIN_TASK = "workers.loop_tasks.retrain_campaign"
 CHECK_EVERY_MINUTES = 5
+SWEEP_TASK_NAME = "stepwise: expire stale leases"
+SWEEP_TASK = "workers.tasks.expire_stale_leases"
 
 
 def ensure_default_schedules(*, every_seconds: int | None = None):
@@ -84,6 +88,27 @@ def ensure_campaign_schedule(campaign, *, hour: str = "3", minute: str = "0"):
     return task
 
 
+def ensure_lease_sweep():
+    """The periodic lease sweep, created when missing (never modified when present)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    with transaction.atomic():
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=CHECK_EVERY_MINUTES, period=IntervalSchedule.MINUTES
+        )
+        task, _ = PeriodicTask.objects.get_or_create(
+            name=SWEEP_TASK_NAME,
+            defaults={
+                "task": SWEEP_TASK,
+                "interval": interval,
+                "queue": "default",
+                "expire_seconds": CHECK_EVERY_MINUTES * 60,
+                "description": "Re-open assignments whose lease ran out (annotate.queue).",
+            },
+        )
+    return task
+
+
 def create_default_schedules(sender, using: str = "default", **kwargs) -> None:
     """post_migrate handler: the default rows, once django_celery_beat's tables exist."""
     from django.db import connections
@@ -92,3 +117,4 @@ def create_default_schedules(sender, using: str = "default", **kwargs) -> None:
     if "django_celery_beat_periodictask" not in tables:
         return
     ensure_default_schedules()
+    ensure_lease_sweep()

@@ -21,6 +21,7 @@ import logging
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
+from annotate import queue
 from annotate.models import Campaign, Checkpoint, Generation
 from workers import loop, pipeline
 
@@ -101,3 +102,9 @@ def evaluate_checkpoint_metrics(self, checkpoint_id: int, campaign_id: int) -> d
     checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
     campaign = Campaign.objects.get(pk=campaign_id)
     return loop.summarize(loop.evaluate_and_store(checkpoint, campaign))
+
+
+@shared_task(acks_late=True, queue="default", soft_time_limit=4 * 60, time_limit=5 * 60, **RETRY)
+def expire_stale_leases() -> int:
+    """Beat's sweep: lapsed leases re-open their slots even when nobody claims in between."""
+    return queue.expire_stale_leases()

@@ -3,21 +3,24 @@
     setup_schedules [--every-seconds N]
 
 Creates "stepwise: check retraining" (workers.loop_tasks.check_retraining, every 5 minutes)
+and "stepwise: expire stale leases" (workers.tasks.expire_stale_leases, every 5 minutes)
 when missing; an existing row, with a lead's edits, is left as it is.
 """
 
 from django.core.management.base import BaseCommand
 
-from annotate.schedules import ensure_default_schedules
+from annotate.schedules import ensure_default_schedules, ensure_lease_sweep
 
 
 class Command(BaseCommand):
-    help = "Create the default periodic retraining check (editable under Periodic tasks)."
+    help = "Create the default periodic tasks (editable under Periodic tasks)."
 
     def add_arguments(self, parser):
         parser.add_argument("--every-seconds", type=int, help="Interval of a new row.")
 
     def handle(self, *args, every_seconds: int | None = None, **options):
-        task = ensure_default_schedules(every_seconds=every_seconds)
-        state = "enabled" if task.enabled else "disabled"
-        self.stdout.write(f"Periodic task “{task.name}” ({task.task}): {task.schedule}, {state}.")
+        for task in (ensure_default_schedules(every_seconds=every_seconds), ensure_lease_sweep()):
+            state = "enabled" if task.enabled else "disabled"
+            self.stdout.write(
+                f"Periodic task “{task.name}” ({task.task}): {task.schedule}, {state}."
+            )
