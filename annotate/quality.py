@@ -284,11 +284,7 @@ def screening_passed(user, campaign: Campaign) -> bool:
 
 def _newest_open_generation(campaign: Campaign) -> Generation | None:
     """Where QC items go: the campaign's newest open generation."""
-    return (
-        Generation.objects.filter(campaign=campaign, status=Generation.Status.OPEN)
-        .order_by("-number")
-        .first()
-    )
+    return Generation.objects.filter(campaign=campaign).open().newest()
 
 
 def qc_draw(rate: float, rng: random.Random | None = None) -> bool:

@@ -62,7 +62,9 @@ from annotate.models import (
     Sample,
 )
 from annotate.retraining import MAX_ATTEMPTS, attempts, start_retraining
+from selector.evaluation import processbench_label
 from selector.promotion import METRICS, decide
+from selector.ratings import first_error
 from selector.training import splits
 from workers.training_data import campaign_training_examples
 
@@ -160,7 +162,7 @@ def evaluation_data(
     chosen = [g for g in groups.values() if len(g) >= 2][:max_test_problems]
     best_of_n = [s for g in chosen for s in g]
 
-    first_error = []
+    gold_first_errors = []
     gold = (
         GoldStandard.objects.filter(
             sample__campaign=campaign,
@@ -171,9 +173,9 @@ def evaluation_data(
     )
     for problem, steps, ratings in gold:
         if steps:
-            truth = ratings.index(-1) if -1 in ratings else -1
+            truth = processbench_label(first_error(ratings))
             if truth < len(steps):
-                first_error.append(FirstErrorSample(problem, list(steps), truth))
+                gold_first_errors.append(FirstErrorSample(problem, list(steps), truth))
 
     description = {
         "val_fraction": val_fraction,
@@ -182,9 +184,9 @@ def evaluation_data(
         "n_val_labels": sum(len(e.ratings) for e in labeled),
         "n_test_problems": len(chosen),
         "n_test_samples": len(best_of_n),
-        "n_gold": len(first_error),
+        "n_gold": len(gold_first_errors),
     }
-    return EvaluationData(labeled, best_of_n, first_error, description)
+    return EvaluationData(labeled, best_of_n, gold_first_errors, description)
 
 
 def _normalize_answer(answer: str) -> str:

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models.assignment import Assignment
+from annotate.models.generation import Generation
 from annotate.models.label_steps import (
     ActionResult,
     InvalidFinishReason,
@@ -180,7 +181,7 @@ class Label(models.Model):
         none without a generation, else the generation's number (`generation_number`, when
         the caller already has it)."""
         if assignment.kind == Assignment.Kind.SCREENING:
-            return -1
+            return Generation.SCREENING_NUMBER
         if not assignment.generation_id:
             return None
         if generation_number is not None:
