@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("import", ["bench_import.py"]),
     ("export", ["bench_export.py"]),
     ("labeling_load", ["bench_labeling_load.py", "--duration", "60"]),
+    ("generation", ["bench_generation.py"]),
 ]
 
 
