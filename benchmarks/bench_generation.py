@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selector.generation import GeneratorConfig, ProblemPrompt, PromptTemplate
 from selector.generation.openai_backend import OpenAIGenerator
-from tests.generation.servers import (
+from tests.selector.generation.servers import (
     LLAMA_MODEL_NAME,
     free_port,
     smollm2_gguf,

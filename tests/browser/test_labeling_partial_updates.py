@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from annotate.models import Label
 from tests.browser.conftest import login
-from tests.labeling_support import make_generation, make_sample, open_slots, stored_ratings
+from tests.factories import make_generation, make_sample, open_slots, stored_ratings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
