@@ -133,7 +133,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = int(os.environ.get("STEPWISE_LOGIN_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("STEPWISE_LOGIN_COOLOFF_MINUTES", "15")))
-AXES_RESET_ON_SUCCESS = True
+# Off: axes would clear the address's count too, so any account could wipe guesses at others.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "config.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.auth.client_ip"
 # Reverse proxies in front of the web process that append to X-Forwarded-For (0: none).

@@ -98,11 +98,12 @@ def test_lockout_ends_after_the_cool_off(labeler, settings) -> None:
     assert logged_in(attempt("labeler", "labeler-password"))
 
 
-def test_a_successful_login_resets_the_count(labeler) -> None:
-    fail("labeler", LIMIT - 1)
-    assert logged_in(attempt("labeler", "labeler-password"))
-    fail("labeler", LIMIT - 1)
-    assert logged_in(attempt("labeler", "labeler-password"))
+def test_logging_in_to_another_account_does_not_clear_the_count(labeler, other_labeler) -> None:
+    """A labeler guessing a lead's password cannot wipe the count by logging in as themselves."""
+    fail("labeler", LIMIT - 1, address="192.0.2.40")
+    assert logged_in(attempt("other", "other-password", address="192.0.2.40"))
+    fail("labeler", 1, address="198.51.100.40")
+    assert attempt("labeler", "labeler-password", address="198.51.100.41").status_code == 429
 
 
 def test_behind_a_proxy_the_forwarded_client_address_counts(labeler, settings) -> None:
