@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Every target here is development: settings default to production when DJANGO_DEBUG is unset.
+export DJANGO_DEBUG ?= true
 
 .PHONY: install browser demo serve test lint format bench worker beat clean
 

@@ -56,7 +56,7 @@ USER stepwise
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz/ready', timeout=4).status != 200)"]
 
 # gthread workers: a long streaming export keeps its thread busy, not the worker's heartbeat.
 # Tune with GUNICORN_CMD_ARGS (e.g. "--workers 8 --threads 8").

@@ -15,33 +15,42 @@ __all__ = ["extract_answer", "extract_answer_from_text", "last_boxed"]
 _ANSWER_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*Answer\b[ \t]*:?", re.MULTILINE | re.IGNORECASE)
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _BARE_END = re.compile(r"[\s$]")
+# A backslash escape (skipped whole) or a brace.
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)
 
 
-def _braced(text: str, start: int) -> str | None:
-    """Content of the ``{…}`` at ``start`` (nested braces; ``\\{`` skipped); None if unclosed."""
-    depth = 0
-    i = start
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i]
-        i += 1
+def _closing_brace(text: str, start: int, scanned: int, closers: list[int]) -> int | None:
+    """Position of the ``}`` matching the ``{`` at ``start`` (nested; ``\\x`` skipped); or None.
+
+    Scans leftwards, once over the whole text across calls: the braces in ``[scanned, len)``
+    are already counted, ``closers`` holding the ``}`` among them still unmatched. Scanning
+    forward from every unclosed ``\\boxed{`` instead is quadratic on hostile model output.
+    """
+    if not closers and text.find("}", start, scanned) < 0:
+        return None  # nothing to the right can close it (the common hostile case, in C)
+    for token in reversed(list(_BRACE_TOKEN.finditer(text, start, scanned))):
+        brace = token.group()
+        if brace == "}":
+            closers.append(token.start())
+        elif brace == "{" and closers:
+            close = closers.pop()
+            if token.start() == start:
+                return close
     return None
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{…}``/``\\fbox{…}``/``\\boxed x`` in ``text``."""
     end = len(text)
+    # Latest occurrence of each command before `end`, searched again only once passed.
+    found = {cmd: text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS}
+    closers: list[int] = []  # see _closing_brace
+    scanned = len(text)
     while True:
-        pos = max(text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS)
+        for cmd, at in found.items():
+            if at >= end:
+                found[cmd] = text.rfind(cmd, 0, end)
+        pos = max(found.values())
         if pos < 0:
             return None
         cmd = "\\boxed" if text.startswith("\\boxed", pos) else "\\fbox"
@@ -53,9 +62,10 @@ def last_boxed(text: str) -> str | None:
         while j < len(text) and text[j] in " \t":
             j += 1
         if j < len(text) and text[j] == "{":
-            content = _braced(text, j)
-            if content is not None:
-                return content.strip()
+            close = _closing_brace(text, j, scanned, closers)
+            scanned = j
+            if close is not None:
+                return text[j + 1 : close].strip()
         elif j < len(text):
             # "\boxed 5": the token up to the next space or "$"
             m = _BARE_END.search(text, j)

@@ -63,7 +63,21 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 4096, max_length:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    # BPE training is super-linear in the length of one word (a 20 MB word ran for an hour):
+    # train on words cut to 64 characters; encoding still takes words of any length.
+    longest = 64
+
+    def capped_words(texts: Iterable[str]) -> Iterator[str]:
+        for text in texts:
+            words = text.split() if len(text) > longest else []
+            if any(len(word) > longest for word in words):
+                # Whitespace-split first anyway, so re-joining with spaces changes nothing else.
+                text = " ".join(
+                    word[i : i + longest] for word in words for i in range(0, len(word), longest)
+                )
+            yield text
+
+    tok.train_from_iterator(capped_words(texts), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

@@ -1,13 +1,16 @@
 """`add_user USERNAME --role labeler|lead --password PW [--campaign SLUG]`.
 
 Creates the account, or updates role and password of an existing one (so it is safe to
-re-run). A lead is staff and superuser, so they can configure campaigns in the admin.
+re-run). A lead is staff and superuser, so they can configure campaigns in the admin, and
+their password must pass Django's password validators.
 `--campaign` adds the user to that campaign's labelers.
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -43,6 +46,12 @@ class Command(BaseCommand):
         user.is_staff = lead
         user.is_superuser = lead
         user.is_active = True
+        if lead:  # a lead is a superuser: refuse what AUTH_PASSWORD_VALIDATORS refuse
+            try:
+                validate_password(password, user)
+            except ValidationError as error:
+                weak = " ".join(error.messages)
+                raise CommandError(f"Weak password for a lead: {weak}") from error
         user.set_password(password)
         user.save()
         for each in campaigns:
