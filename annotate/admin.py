@@ -192,14 +192,15 @@ class SampleAdmin(admin.ModelAdmin):
     ]
     inlines = [ScoreInline]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     @admin.display(description="Steps")
     def numbered_steps(self, obj: Sample) -> str:
         # format_html_join escapes model-written text; steps are untrusted.
         return format_html(
             '<ol class="stepwise-steps">{}</ol>',
-            format_html_join(
-                "", '<li style="white-space: pre-wrap">{}</li>', ((s,) for s in obj.steps)
-            ),
+            format_html_join("", "<li>{}</li>", ((s,) for s in obj.steps)),
         )
 
 

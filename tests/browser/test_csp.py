@@ -11,7 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login
-from tests.labeling_support import make_generation, make_sample, open_slots
+from tests.factories import make_generation, make_sample, open_slots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -124,16 +124,12 @@ def test_gold_marking_page_under_the_policy(watched, lead, sample) -> None:
     visit(page, reverse("admin:annotate_goldstandard_mark", args=[sample.pk]))
 
 
-# Pages whose inline styles live in files outside this change (see each reason): strict, so
-# the test fails as soon as they are fixed and the mark should go.
-@pytest.mark.xfail(strict=True, reason="annotate/admin.py renders steps with style= attributes")
 def test_sample_admin_page_under_the_policy(watched, lead, sample) -> None:
     page = watched
     login(page, "lead", "lead-password")
     visit(page, reverse("admin:annotate_sample_change", args=[sample.pk]))
 
 
-@pytest.mark.xfail(strict=True, reason="annotate/api/docs.html has an inline <style> block")
 def test_api_docs_page_under_the_policy(watched, lead) -> None:
     page = watched
     login(page, "lead", "lead-password")
