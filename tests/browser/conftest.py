@@ -6,6 +6,7 @@ browser steps, never concurrently with it.
 """
 
 import os
+import time
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -46,6 +47,26 @@ def page(browser, live_server):
     context.route("**/heartbeat/", lambda route: route.abort())
     page.goto("about:blank")
     context.close()
+    _wait_for_live_server_requests()
+
+
+def _wait_for_live_server_requests(timeout: float = 10.0) -> None:
+    """Let a request already in flight finish before the flush: a TRUNCATE meeting its row lock
+    deadlocks (seen on a loaded 2-core machine)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def login(page, username: str, password: str) -> None:

@@ -73,7 +73,7 @@ def assert_generation_opened(generation: Generation, pool: list[int]) -> None:
 
 @pytest.mark.django_db
 def test_admin_start_next_generation_bootstraps_scores_selects_and_assigns(
-    client, lead, campaign, tiny_models, eager_celery, django_capture_on_commit_callbacks
+    client, lead, campaign, tiny_models, eager, django_capture_on_commit_callbacks
 ):
     campaign.overlap = 2
     campaign.save()
@@ -110,7 +110,7 @@ def test_admin_start_next_generation_bootstraps_scores_selects_and_assigns(
 
 @pytest.mark.django_db
 def test_second_generation_reuses_the_checkpoint_and_skips_selected_samples(
-    client, lead, campaign, tiny_models, eager_celery, django_capture_on_commit_callbacks
+    client, lead, campaign, tiny_models, eager, django_capture_on_commit_callbacks
 ):
     make_pool(campaign, n_problems=4, per_problem=6)
     client.force_login(lead)
@@ -133,7 +133,7 @@ def test_second_generation_reuses_the_checkpoint_and_skips_selected_samples(
 
 
 @pytest.mark.django_db
-def test_labeler_cannot_start_a_generation(client, labeler, campaign, tiny_models, eager_celery):
+def test_labeler_cannot_start_a_generation(client, labeler, campaign, tiny_models, eager):
     make_pool(campaign)
     client.force_login(labeler)
     response = client.post(
@@ -324,7 +324,7 @@ def test_one_running_generation_per_campaign(client, lead, campaign, tiny_models
 
 @pytest.mark.django_db
 def test_failure_marks_the_generation_failed_and_the_next_start_retries_it(
-    client, lead, campaign, tiny_models, eager_celery, django_capture_on_commit_callbacks
+    client, lead, campaign, tiny_models, eager, django_capture_on_commit_callbacks
 ):
     from annotate.models import Sample
 
