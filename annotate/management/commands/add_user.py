@@ -11,19 +11,24 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Create or update a labeler or lead account."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("username")
-        parser.add_argument("--role", choices=["labeler", "lead"], required=True)
-        parser.add_argument("--password", required=True)
+        parser.add_argument("username", help="Login name.")
+        parser.add_argument(
+            "--role", choices=["labeler", "lead"], required=True, help="lead: staff and admin."
+        )
+        parser.add_argument(
+            "--password", required=True, help="Checked by the password validators for leads."
+        )
         parser.add_argument(
             "--campaign", action="append", default=[], help="Campaign slug (repeatable)."
         )

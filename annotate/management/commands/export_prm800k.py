@@ -1,13 +1,12 @@
 import sys
 import time
 
-from django.core.management.base import BaseCommand
-
 from annotate.io.prm800k import finished_labels, iter_prm800k_lines
 from annotate.management._io import get_campaign, open_output, progress_bar
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Export a campaign's finished labels as PRM800K JSONL (streamed, constant memory)."
 
     def add_arguments(self, parser):

@@ -2,13 +2,12 @@ import json
 import sys
 import time
 
-from django.core.management.base import BaseCommand
-
 from annotate.io.stepwise import iter_stepwise_records
 from annotate.management._io import get_campaign, open_output
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Export labels in TRL's stepwise-supervision format: prompt, completions, labels."
 
     def add_arguments(self, parser):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from annotate.management.command import StepwiseCommand
 from selector.grading import DEFAULT_TIMEOUT, grade_answer
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Grade a final answer against a ground truth; prints true or false."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:

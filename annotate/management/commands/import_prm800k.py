@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
 from annotate.io import import_prm800k
 from annotate.management._io import run_import
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Import labeled PRM800K records (phase 1 or 2) from JSONL; all or nothing."
 
     def add_arguments(self, parser):

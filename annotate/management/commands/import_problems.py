@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
 from annotate.io import import_problems
 from annotate.management._io import run_import
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Import problems from JSONL (MATH field names accepted); all or nothing."
 
     def add_arguments(self, parser):

@@ -1,12 +1,11 @@
 import os
 
-from django.core.management.base import BaseCommand
-
 from annotate.io import import_samples
 from annotate.management._io import run_import
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Import model-written samples from JSONL; answers extracted and graded; atomic."
 
     def add_arguments(self, parser):

@@ -1,12 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotate.generations import SelectionError, open_generation, preview_selection
 from annotate.management._io import get_campaign
+from annotate.management.command import StepwiseCommand
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = (
         "Select samples for the campaign's next generation and open it (its selections and "
         "assignment slots); --dry-run only shows what would be selected."
@@ -14,10 +15,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")
-        parser.add_argument("--strategy", choices=["per_problem", "global"], default=None)
-        parser.add_argument("--k", type=int, default=None)
-        parser.add_argument("--wrong-fraction", type=float, default=None)
-        parser.add_argument("--max-per-problem", type=int, default=None)
+        parser.add_argument(
+            "--strategy",
+            choices=["per_problem", "global"],
+            help="Top-K per problem or across the pool; default: the campaign's.",
+        )
+        parser.add_argument("--k", type=int, help="How many to select; default: the campaign's.")
+        parser.add_argument(
+            "--wrong-fraction",
+            type=float,
+            help="Share of K from wrong-answer samples; default: the campaign's.",
+        )
+        parser.add_argument(
+            "--max-per-problem", type=int, help="Cap per problem; default: the campaign's."
+        )
         parser.add_argument(
             "--scores",
             default="imported",

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotate.generations import open_generation, pool_samples
 from annotate.io import import_prm800k, import_problems, import_samples
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign, GoldStandard, Problem, Sample
 from workers import pipeline
 
@@ -36,7 +36,7 @@ GUIDELINES = (
 QC_ITEMS = 20
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Build the demo campaigns and accounts from data/ (idempotent)."
 
     def handle(self, *args, **options) -> None:

@@ -22,22 +22,34 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign, Checkpoint
 from workers import loop
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Evaluate a checkpoint (best-of-N, first-error F1, step AUC, val loss) and store it."
 
     def add_arguments(self, parser):
-        parser.add_argument("--checkpoint", type=int, required=True, metavar="ID")
-        parser.add_argument("--campaign", required=True, metavar="SLUG")
+        parser.add_argument(
+            "--checkpoint", type=int, required=True, metavar="ID", help="Checkpoint to measure."
+        )
+        parser.add_argument(
+            "--campaign", required=True, metavar="SLUG", help="Whose held-out data to use."
+        )
         parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
-        parser.add_argument("--trials", type=int, default=loop.BEST_OF_N_TRIALS)
-        parser.add_argument("--max-test-problems", type=int, metavar="N")
+        parser.add_argument(
+            "--trials",
+            type=int,
+            default=loop.BEST_OF_N_TRIALS,
+            help="Best-of-N random subsets per N.",
+        )
+        parser.add_argument(
+            "--max-test-problems", type=int, metavar="N", help="Cap on best-of-N problems."
+        )
         parser.add_argument(
             "--gate",
             action="store_true",

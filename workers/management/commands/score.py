@@ -4,19 +4,22 @@
 "Start next generation" does the same through the `gpu` and `default` Celery queues.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from annotate.generations import pool_samples
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign, Checkpoint
 from workers import pipeline
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Score the campaign's unscored pool with a checkpoint (default: the active one)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--campaign", required=True, metavar="SLUG")
+        parser.add_argument(
+            "--campaign", required=True, metavar="SLUG", help="Campaign whose pool to score."
+        )
         parser.add_argument(
             "--checkpoint",
             type=int,

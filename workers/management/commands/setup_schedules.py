@@ -7,12 +7,11 @@ and "stepwise: expire stale leases" (workers.tasks.expire_stale_leases, every 5 
 when missing; an existing row, with a lead's edits, is left as it is.
 """
 
-from django.core.management.base import BaseCommand
-
+from annotate.management.command import StepwiseCommand
 from annotate.schedules import ensure_default_schedules, ensure_lease_sweep
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Create the default periodic tasks (editable under Periodic tasks)."
 
     def add_arguments(self, parser):

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from annotate.management.command import StepwiseCommand
 from selector import simulation
 
 
@@ -27,7 +28,7 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Compare active selection strategies against random with simulated labelers."
 
     def add_arguments(self, parser):

@@ -16,19 +16,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign, Checkpoint
 from annotate.retraining import new_checkpoint
 from workers import loop
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Train a native PRM on the campaign's labels and register it as a checkpoint."
 
     def add_arguments(self, parser):
-        parser.add_argument("--campaign", required=True, metavar="SLUG")
+        parser.add_argument(
+            "--campaign", required=True, metavar="SLUG", help="Whose labels to train on."
+        )
         parser.add_argument("--base", metavar="PATH", help="Native checkpoint to fine-tune.")
         parser.add_argument("--epochs", type=int, metavar="N", help="Default: the campaign's.")
         parser.add_argument(
@@ -36,7 +39,12 @@ class Command(BaseCommand):
             metavar="FILE",
             help="PRM800K JSONL records to train on as well (phase-1 alternatives included).",
         )
-        parser.add_argument("--val-fraction", type=float, default=loop.VAL_FRACTION)
+        parser.add_argument(
+            "--val-fraction",
+            type=float,
+            default=loop.VAL_FRACTION,
+            help="Share of problems held out for validation.",
+        )
         parser.add_argument("--device", help="cpu or cuda; default CUDA when available.")
         parser.add_argument(
             "--resume", type=int, metavar="ID", help="Continue this checkpoint's training."
