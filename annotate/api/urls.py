@@ -1,6 +1,7 @@
 """/api/v1 routes. Included from config/urls.py under the `api` namespace."""
 
 from django.urls import path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from annotate.api import docs, views
@@ -9,6 +10,8 @@ from annotate.api.permissions import IsStaff
 app_name = "api"
 
 urlpatterns = [
+    # The API root is its reference page.
+    path("", RedirectView.as_view(pattern_name="api:docs"), name="root"),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[IsStaff]),
