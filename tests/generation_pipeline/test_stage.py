@@ -43,9 +43,7 @@ def test_stage_stores_n_per_train_problem_keyed_and_graded(campaign, fake_server
     assert sample.steps[-1].endswith("# Answer\n\n0") and sample.generator == "openai:fake"
 
 
-def test_empty_outputs_are_kept_without_an_answer_and_left_out_of_the_pool(
-    campaign, fake_server
-):
+def test_empty_outputs_are_kept_without_an_answer_and_left_out_of_the_pool(campaign, fake_server):
     make_problems(campaign, 2)
     configure(campaign, fake_server.url, n=2)
     fake_server.reset(reply=lambda messages, i: "" if i == 0 else f"Add.\n\n# Answer\n\n{i}")
