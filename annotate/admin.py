@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from annotate.generations import PipelineError, SelectionError, start_generation
 from annotate.models import (
+    Alternative,
     Assignment,
     Campaign,
     Checkpoint,
@@ -73,6 +74,29 @@ class CampaignAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Generator",
+            {
+                "fields": [
+                    "generator_n",
+                    "generator_backend",
+                    "generator_base_url",
+                    "generator_model",
+                    "generator_api_key_env",
+                    "generator_temperature",
+                    "generator_top_p",
+                    "generator_max_tokens",
+                    "generator_stop",
+                    "generator_split_rule",
+                    "generator_concurrency",
+                    "generator_prompt",
+                    "alternatives",
+                ],
+                "description": "With N > 0 each generation starts by generating N solutions "
+                "per train problem (then grade → score → select → assign). The API key is "
+                "read from the named environment variable on the workers, never stored.",
+            },
+        ),
+        (
             "Retraining",
             {
                 "fields": [
@@ -120,7 +144,8 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(_problems=Count("problems"))
 
     @admin.action(
-        description="Start next generation (score with the active PRM, select, assign)",
+        description="Start next generation (generate if N > 0, score with the active PRM, "
+        "select, assign)",
         permissions=["change"],
     )
     def start_next_generation(self, request, queryset) -> None:
@@ -147,6 +172,8 @@ class CampaignAdmin(admin.ModelAdmin):
         if generation is None:
             return "—"
         progress = ""
+        if generation.status == Generation.Status.GENERATING and generation.samples_wanted:
+            progress = f" {generation.samples_generated}/{generation.samples_wanted}"
         if generation.status == Generation.Status.SCORING and generation.progress_total:
             progress = f" {generation.progress_done}/{generation.progress_total}"
         return f"{generation.number}: {generation.get_status_display()}{progress}"
@@ -256,6 +283,10 @@ class GenerationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "status",
         "params",
+        "generator",
+        "samples_generated",
+        "samples_wanted",
+        "generation_summary",
         "progress_display",
         "progress_done",
         "progress_total",
@@ -302,6 +333,13 @@ class StepRatingInline(admin.TabularInline):
     extra = 0
 
 
+class AlternativeInline(admin.TabularInline):
+    model = Alternative
+    extra = 0
+    fields = ["step", "index", "text", "rating", "rated_at"]
+    readonly_fields = ["step", "index", "text", "rated_at"]
+
+
 @admin.register(Label)
 class LabelAdmin(admin.ModelAdmin):
     list_display = [
@@ -323,7 +361,7 @@ class LabelAdmin(admin.ModelAdmin):
     search_fields = ["labeler__username", "labeler_uuid", "sample__external_id"]
     raw_id_fields = ["assignment", "sample", "labeler"]
     list_select_related = ["sample", "labeler"]
-    inlines = [StepRatingInline]
+    inlines = [StepRatingInline, AlternativeInline]
 
 
 @admin.register(GoldStandard)

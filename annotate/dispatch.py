@@ -8,12 +8,17 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from annotate.models import Checkpoint, Generation
+# The model modules, not the package: `Label` calls in here, and the package imports it.
+from annotate.models.campaign import Campaign
+from annotate.models.checkpoint import Checkpoint
+from annotate.models.generation import Generation
 from config.celery import app
 
 logger = logging.getLogger(__name__)
 
 PREPARE_GENERATION = "workers.tasks.prepare_generation"
+GENERATE_SAMPLES = "workers.tasks.generate_samples"
+PROPOSE_ALTERNATIVES = "workers.tasks.propose_alternatives"
 EVALUATE_CHECKPOINT = "workers.tasks.evaluate_checkpoint_metrics"
 TRAIN_CHECKPOINT = "workers.loop_tasks.train_checkpoint"
 
@@ -41,6 +46,22 @@ def _on_commit(name: str, args: tuple[int, ...], queue: str, on_error: Callable 
     transaction.on_commit(run)
 
 
+def generator_queue(backend: str) -> str:
+    """A local model runs on the GPU workers; a server is only waited on."""
+    return "gpu" if backend == "local" else "default"
+
+
+def start_pipeline(generation: Generation) -> None:
+    """Queue a pending generation's pipeline from its first stage: generating samples when
+    its generator snapshot asks for some, else scoring."""
+    if generation.generates:
+        fail = Generation(pk=generation.pk).fail
+        queue = generator_queue(generation.generator.get("backend", "openai"))
+        _on_commit(GENERATE_SAMPLES, (generation.pk,), queue, fail)
+    else:
+        prepare_generation(generation.pk)
+
+
 def prepare_generation(generation_id: int) -> None:
     """Queue a pending generation's pipeline: checkpoint, scoring chunks, selection."""
 
@@ -48,6 +69,15 @@ def prepare_generation(generation_id: int) -> None:
         Generation(pk=generation_id).fail(error)
 
     _on_commit(PREPARE_GENERATION, (generation_id,), "gpu", fail)
+
+
+def propose_alternatives(label_id: int, campaign: Campaign) -> None:
+    """Queue proposing alternatives to a found_error label's erroneous step, when the
+    campaign wants some. A broker that is down costs the alternatives, never the label."""
+    if campaign.alternatives_wanted <= 0:
+        return
+    queue = generator_queue(campaign.generator_backend)
+    _on_commit(PROPOSE_ALTERNATIVES, (label_id,), queue, lambda error: None)
 
 
 def train_checkpoint(checkpoint_id: int) -> None:

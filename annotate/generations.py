@@ -488,6 +488,10 @@ def begin_generation(
     if checkpoint is not None and (problem := locked.ownership_error(checkpoint)):
         raise PipelineError(problem)
     params = selection_params(locked, **overrides)  # SelectionError on bad overrides
+    try:
+        generator = locked.generator_settings()
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"generator settings: {exc}") from None
     checkpoint_id = checkpoint.pk if checkpoint else locked.active_checkpoint_id
     last = locked.generations.newest()
     if last is not None and last.status == Generation.Status.FAILED:
@@ -498,6 +502,9 @@ def begin_generation(
             fields = {"checkpoint_id": checkpoint_id, "progress_done": 0, "progress_total": 0}
         last.scoring_chunks.update(attempts=0)
         source = Generation.ScoreSource.CHECKPOINT
+        # The lead may have fixed the generator (a server down, a wrong URL): the new
+        # snapshot applies; the samples already generated are kept and not asked for again.
+        fields["generator"] = generator
         if not last.restart(params=params, score_source=source, **fields):
             raise PipelineError(f"generation {last.number} is no longer failed")
         return last
@@ -507,6 +514,7 @@ def begin_generation(
         checkpoint_id=checkpoint_id,
         score_source=Generation.ScoreSource.CHECKPOINT,
         params=params,
+        generator=generator,
         status=Generation.Status.PENDING,
     )
 
@@ -515,8 +523,9 @@ def start_generation(
     campaign: Campaign, checkpoint: Checkpoint | None = None, **overrides: Any
 ) -> Generation:
     """Create (or, after a failure, reset) the campaign's next generation and queue its
-    pipeline once the row is committed. Raises PipelineError when one is running."""
+    pipeline (generating first when the campaign's N > 0) once the row is committed. Raises
+    PipelineError when one is running."""
     with transaction.atomic():
         generation = begin_generation(campaign, checkpoint=checkpoint, **overrides)
-        dispatch.prepare_generation(generation.pk)
+        dispatch.start_pipeline(generation)
     return generation

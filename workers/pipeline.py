@@ -9,6 +9,8 @@ retried task (acks_late, a killed worker) repeats nothing that already finished:
     begin_generation     (annotate.generations) campaign locked; a new Generation in
                          `pending` (or the failed last one, reset), refused while another
                          one of the campaign is running
+    generate_samples     (workers.generation) when the campaign's N > 0: N samples per train
+                         problem, keyed (problem, generation, index), graded; `generating`
     prepare_generation   the active checkpoint, bootstrapped and activated when there is none;
                          the unscored pool split into ScoringChunks; status `scoring`
     score_chunk          each sub-batch's Score rows and the progress counter in one
@@ -228,7 +230,7 @@ def prepare_generation(generation_id: int) -> list[int]:
     `Generation.mark_scored`) or the generation is past scoring.
     """
     generation = Generation.objects.select_related("campaign").get(pk=generation_id)
-    if generation.status not in (Generation.Status.PENDING, Generation.Status.SCORING):
+    if generation.status not in Generation.SCORABLE_STATES:
         return []
     if generation.checkpoint_id is None:
         checkpoint = ensure_active_checkpoint(generation.campaign)
@@ -241,7 +243,7 @@ def prepare_generation(generation_id: int) -> list[int]:
             .select_related("campaign", "checkpoint")
             .get(pk=generation_id)
         )
-        if locked.status not in (Generation.Status.PENDING, Generation.Status.SCORING):
+        if locked.status not in Generation.SCORABLE_STATES:
             return []
         if locked.scoring_chunks.exists():  # a redelivery: progress so far stands
             progress = {

@@ -1,7 +1,8 @@
 """Celery tasks: thin, take IDs, idempotent, acks_late, time-limited.
 
-Queues: `gpu` for anything that runs a model (prepare = bootstrap, score chunks), `default` for
-database work (select). A generation flows prepare → score_chunk × N → select; the last chunk
+Queues: `gpu` for anything that runs a model (prepare = bootstrap, score chunks; generating
+with a local model), `default` for database work (select) and waiting on a generation server.
+A generation flows [generate_samples →] prepare → score_chunk × N → select; the last chunk
 to finish queues selection, so no chord or result backend is needed.
 
 Delivery guarantees come from the settings (acks_late, reject_on_worker_lost, prefetch 1) and
@@ -23,7 +24,7 @@ from django.db import InterfaceError, OperationalError
 
 from annotate import queue
 from annotate.models import Campaign, Checkpoint, Generation
-from workers import loop, pipeline
+from workers import generation, loop, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,16 @@ COMMON = {
 }
 
 
+# The queue is the dispatcher's: `default` for a server backend, `gpu` for a local model.
+@shared_task(queue="default", soft_time_limit=85 * 60, time_limit=90 * 60, **COMMON)
+def generate_samples(self, generation_id: int) -> bool:
+    """Generate, store and grade the generation's samples, then queue its scoring."""
+    if generation.generate_samples(generation_id):
+        prepare_generation.delay(generation_id)
+        return True
+    return False
+
+
 @shared_task(queue="gpu", soft_time_limit=85 * 60, time_limit=90 * 60, **COMMON)
 def prepare_generation(self, generation_id: int) -> int:
     """Bootstrap a checkpoint if needed, plan the chunks, queue them; returns how many."""
@@ -85,7 +96,20 @@ def select_generation(self, generation_id: int) -> int:
     return 0 if generation is None else generation.selections.count()
 
 
-GENERATION_TASKS = (prepare_generation, score_chunk, select_generation)
+GENERATION_TASKS = (generate_samples, prepare_generation, score_chunk, select_generation)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    queue="default",
+    soft_time_limit=10 * 60,
+    time_limit=11 * 60,
+    **RETRY,
+)
+def propose_alternatives(self, label_id: int) -> int:
+    """Alternatives to a found_error label's erroneous step; returns how many were stored."""
+    return generation.propose_label_alternatives(label_id)
 
 
 @shared_task(

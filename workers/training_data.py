@@ -1,7 +1,8 @@
 """A campaign's labels as PRM training examples, from the same `LabelRecord`s the PRM800K
 export writes (one row → one record), not from the export's text.
 
-Native labels give their rated steps (supervision up to the first error); imported ones go
+Native labels give their rated steps (supervision up to the first error) and one example per
+rated alternative at that error (PRM800K phase 2); imported ones go
 through `selector.training.examples_from_prm800k` on their stored step records (phase-1
 alternatives as extra examples).
 """
@@ -18,12 +19,17 @@ from selector.training import TrainingExample, examples_from_prm800k
 
 def record_examples(record: LabelRecord) -> list[TrainingExample]:
     if record.native is not None:
-        example = TrainingExample(
-            record.problem,
-            [text for text, _, _ in record.native],
-            [rating for _, rating, _ in record.native],
-        )
-        return [example] if example.steps else []
+        texts = [text for text, _, _ in record.native]
+        ratings = [rating for _, rating, _ in record.native]
+        example = TrainingExample(record.problem, texts, ratings)
+        examples = [example] if example.steps else []
+        # Each rated alternative at the first error: one more example ending at its step.
+        step = record.error_step
+        for text, rating in record.alternatives if step is not None else ():
+            examples.append(
+                TrainingExample(record.problem, [*texts[:step], text], [*ratings[:step], rating])
+            )
+        return examples
     if record.record_json is not None:
         return examples_from_prm800k(json.loads(record.record_json))
     question: dict = {"problem": record.problem}

@@ -21,12 +21,14 @@ Decisions (documented here, relied on by the tests):
 - **Native labels** (StepRating rows) export in the phase-2 shape: each rated step is
   ``{"completions": [{"text", "rating", "flagged"}], "human_completion": null,
   "chosen_completion": 0}``; a −1 step has ``chosen_completion`` null and ends the list (as in
-  PRM800K's found_error records); for ``give_up``/``bad_problem`` the step the labeler stopped
-  on follows, unrated, with ``chosen_completion`` null (as in PRM800K's phase-1 give_up
-  records). ``labeler`` = uuid5(`LABELER_NAMESPACE`, username); ``timestamp`` = finished_at in
-  UTC as ``2022-07-30T23:23:32.118856``; ``generation`` = the assignment's generation number,
-  −1 for screening; ``pre_generated_verifier_score`` = the score the sample was selected with
-  (else its imported verifier score).
+  PRM800K's found_error records), its rated alternatives (`Alternative`) following the
+  original in its ``completions`` with ``flagged`` false, as PRM800K's phase 2 writes them;
+  for ``give_up``/``bad_problem`` the step the labeler stopped on follows, unrated, with
+  ``chosen_completion`` null (as in PRM800K's phase-1 give_up records). ``labeler`` =
+  uuid5(`LABELER_NAMESPACE`, username); ``timestamp`` = finished_at in UTC as
+  ``2022-07-30T23:23:32.118856``; ``generation`` = the assignment's generation number, −1 for
+  screening; ``pre_generated_verifier_score`` = the score the sample was selected with (else
+  its imported verifier score).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, TextField, Value, When
+from django.db.models import BooleanField, Case, F, IntegerField, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
 
 from annotate.io.base import (
@@ -58,6 +60,7 @@ from annotate.io.base import (
     require,
 )
 from annotate.models import (
+    Alternative,
     Assignment,
     Campaign,
     Generation,
@@ -67,6 +70,7 @@ from annotate.models import (
     StepRating,
 )
 from annotate.models.label import FinishReason
+from selector.ratings import first_error
 
 #: uuid5 namespace for native labelers' PRM800K ids: uuid5(LABELER_NAMESPACE, username).
 LABELER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://stepwise.invalid/labeler")
@@ -227,6 +231,19 @@ def _step_json(text: str, rating: int | None, flagged: bool) -> str:
     return _STEP_JSON % (_encode_str(text), spelled, _BOOL[flagged], chosen)
 
 
+def _error_step_json(text: str, rating: int, flagged: bool, alternatives: Alternatives) -> str:
+    """A −1 step with its rated alternatives after it, as PRM800K's phase 2 records them:
+    the original first, then each alternative (`flagged` false), `chosen_completion` null."""
+    completions = [_COMPLETION_JSON % (_encode_str(text), _RATING[rating], _BOOL[flagged])]
+    for other, other_rating in alternatives:
+        completions.append(_COMPLETION_JSON % (_encode_str(other), _RATING[other_rating], "false"))
+    return (
+        '{"completions": [' + ", ".join(completions) + '], "human_completion": null, '
+        '"chosen_completion": null}'
+    )
+
+
+_COMPLETION_JSON = '{"text": %s, "rating": %s, "flagged": %s}'
 _STEP_JSON = (
     '{"completions": [{"text": %s, "rating": %s, "flagged": %s}], '
     '"human_completion": null, "chosen_completion": %s}'
@@ -623,6 +640,56 @@ def ratings_for(label_ids: list[int]) -> dict[int, dict[int, tuple[int | None, b
     return out
 
 
+Alternatives = tuple[tuple[str, int], ...]
+
+
+def ratings_and_alternatives_for(
+    label_ids: list[int],
+) -> tuple[dict[int, dict[int, tuple[int | None, bool]]], dict[int, Alternatives]]:
+    """`ratings_for`, and each label's rated alternatives at its error step as (text, rating)
+    in proposal order, in the same one query (a UNION ALL)."""
+    ratings: dict[int, dict[int, tuple[int | None, bool]]] = {}
+    alternatives: dict[int, list[tuple[int, str, int]]] = {}
+    if not label_ids:
+        return ratings, {}
+    none_int, none_text = Value(None, IntegerField()), Value(None, TextField())
+    steps = StepRating.objects.filter(label_id__in=label_ids).annotate(
+        c_label=F("label_id"),
+        c_step=F("step"),
+        c_rating=F("rating"),
+        c_flagged=F("flagged"),
+        c_index=none_int,
+        c_text=none_text,
+    )
+    proposed = (
+        Alternative.objects.rated()
+        .filter(label_id__in=label_ids)
+        .annotate(
+            c_label=F("label_id"),
+            c_step=F("step"),
+            c_rating=F("rating"),
+            c_flagged=Value(False, BooleanField()),
+            c_index=F("index"),
+            c_text=F("text"),
+        )
+    )
+    names = ("c_label", "c_step", "c_rating", "c_flagged", "c_index", "c_text")
+    union = (
+        steps.order_by()
+        .values_list(*names)
+        .union(proposed.order_by().values_list(*names), all=True)
+    )
+    for label_id, step, rating, flagged, index, text in union:
+        if index is None:
+            ratings.setdefault(label_id, {})[step] = (rating, flagged)
+        else:
+            alternatives.setdefault(label_id, []).append((index, text, rating))
+    return ratings, {
+        label_id: tuple((text, rating) for _, text, rating in sorted(rows))
+        for label_id, rows in alternatives.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class LabelRecord:
     """One finished label as PRM800K sees it, straight from its row: the export writes it as a
@@ -630,6 +697,7 @@ class LabelRecord:
 
     Exactly one of `record_json` (an imported line kept verbatim), `prm800k_steps` (imported
     step records, as JSON text) and `native` (the label's StepRating path) says what it holds.
+    `alternatives`: a native label's rated alternatives to its −1 step (text, rating).
     """
 
     labeler: str | None
@@ -649,11 +717,21 @@ class LabelRecord:
     record_json: str | None = None
     prm800k_steps: str | None = None
     native: list[tuple[str, int | None, bool]] | None = None
+    alternatives: Alternatives = ()
 
     def steps_json(self) -> str:
         if self.prm800k_steps is not None:
             return stored_json(self.prm800k_steps)
-        return "[" + ", ".join(_step_json(*step) for step in self.native or ()) + "]"
+        parts = [_step_json(*step) for step in self.native or ()]
+        if self.alternatives and self.error_step is not None:
+            parts[-1] = _error_step_json(*self.native[-1], self.alternatives)
+        return "[" + ", ".join(parts) + "]"
+
+    @property
+    def error_step(self) -> int | None:
+        """Index of a native label's −1 step (the last of its path), else None."""
+        ratings = [rating for _, rating, _ in self.native or ()]
+        return first_error(ratings)
 
     def line(self) -> str:
         """The PRM800K JSONL line, no trailing newline."""
@@ -683,7 +761,9 @@ class LabelRecord:
         )
 
 
-def _label_record(row: tuple, ratings: dict[int, tuple[int | None, bool]]) -> LabelRecord:
+def _label_record(
+    row: tuple, ratings: dict[int, tuple[int | None, bool]], alternatives: Alternatives = ()
+) -> LabelRecord:
     (
         _id,
         stored_uuid,
@@ -737,6 +817,7 @@ def _label_record(row: tuple, ratings: dict[int, tuple[int | None, bool]]) -> La
         record_json=(extra or {}).get("record_json"),
         prm800k_steps=prm800k_text,
         native=native,
+        alternatives=alternatives if native is not None else (),
     )
 
 
@@ -746,8 +827,8 @@ def iter_label_records(
     """A campaign's finished labels as LabelRecords, by label id.
 
     Two queries per chunk of `chunk_size` labels (labels with their sample and problem, then
-    the chunk's StepRating rows), whatever the number of labels; JSON columns are read as text
-    and spliced into the line rather than decoded and re-encoded.
+    the chunk's StepRating and rated Alternative rows), whatever the number of labels; JSON
+    columns are read as text and spliced into the line rather than decoded and re-encoded.
     """
     qs = finished_labels(campaign, generation).annotate(
         prm800k_text=Cast("prm800k_steps", TextField()),
@@ -755,9 +836,11 @@ def iter_label_records(
         steps_text=Cast("sample__steps", TextField()),
     )
     for rows in iter_chunks(qs, _EXPORT_FIELDS, chunk_size):
-        ratings = ratings_for([row[0] for row in rows if row[10] is None])
+        ratings, alternatives = ratings_and_alternatives_for(
+            [row[0] for row in rows if row[10] is None]
+        )
         for row in rows:
-            yield _label_record(row, ratings.get(row[0], {}))
+            yield _label_record(row, ratings.get(row[0], {}), alternatives.get(row[0], ()))
 
 
 def iter_prm800k_lines(

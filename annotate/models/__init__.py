@@ -1,6 +1,7 @@
 """The annotation domain: campaigns, problems, samples, scores, checkpoints, generations,
 assignments and labels."""
 
+from annotate.models.alternative import Alternative
 from annotate.models.assignment import Assignment
 from annotate.models.campaign import Campaign
 from annotate.models.checkpoint import Checkpoint, Score
@@ -10,6 +11,7 @@ from annotate.models.problem import Problem, Sample
 from annotate.models.quality import ScreeningResult
 
 __all__ = [
+    "Alternative",
     "Assignment",
     "Campaign",
     "Checkpoint",

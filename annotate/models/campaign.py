@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 
+from selector.generation.alternatives import DEFAULT_ALTERNATIVES
+from selector.generation.config import BACKENDS, GeneratorConfig
+from selector.generation.prompt import DEFAULT_PROMPT, SPLIT_RULES
 from selector.promotion import metric_choices
+
+
+def default_prompt() -> dict:
+    """The generator's default prompt template (selector.generation.prompt), as JSON."""
+    return DEFAULT_PROMPT.to_dict()
 
 
 class Campaign(models.Model):
@@ -87,6 +96,64 @@ class Campaign(models.Model):
     promotion_min_delta = models.FloatField(
         default=0.0, help_text="Margin by which the new checkpoint must be better."
     )
+    # --- generator (selector.generation; snapshotted on each Generation) ---
+    generator_backend = models.CharField(
+        "backend",
+        max_length=10,
+        choices=[(name, name) for name in BACKENDS],
+        default="openai",
+        help_text="openai: an OpenAI-compatible server (vLLM, SGLang, llama.cpp); "
+        "local: a Hugging Face causal-LM directory, run on the gpu queue.",
+    )
+    generator_base_url = models.CharField(
+        "base URL", max_length=500, blank=True, help_text="e.g. http://gpu-host:8000/v1"
+    )
+    generator_model = models.CharField(
+        "model",
+        max_length=500,
+        blank=True,
+        help_text="The served model's name (openai) or the model directory (local); "
+        "empty: no generator.",
+    )
+    generator_api_key_env = models.CharField(
+        "API key variable",
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the API key (never the key).",
+    )
+    generator_n = models.PositiveIntegerField(
+        "N per problem",
+        default=0,
+        help_text="Solutions generated per train problem at the start of each generation; "
+        "0 = import only (PRM800K: 1000).",
+    )
+    generator_temperature = models.FloatField("temperature", default=1.0)
+    generator_top_p = models.FloatField("top-p", default=1.0)
+    generator_max_tokens = models.PositiveIntegerField("max tokens", default=1024)
+    generator_stop = models.JSONField(
+        "stop sequences", default=list, blank=True, help_text='A JSON list, e.g. ["\\n\\n\\n"].'
+    )
+    generator_prompt = models.JSONField(
+        "prompt template",
+        default=default_prompt,
+        blank=True,
+        help_text="system, few_shot ([problem, solution] pairs), user and next_step "
+        "({problem}, {steps}); empty = the default.",
+    )
+    generator_split_rule = models.CharField(
+        "step splitting",
+        max_length=20,
+        choices=[(name, name.replace("_", " ")) for name in SPLIT_RULES],
+        default="blank_line",
+    )
+    generator_concurrency = models.PositiveSmallIntegerField(
+        "concurrency", default=8, help_text="Requests in flight (openai) or batch size (local)."
+    )
+    alternatives = models.PositiveSmallIntegerField(
+        default=DEFAULT_ALTERNATIVES,
+        help_text="Alternatives to the erroneous step proposed after a found_error, for the "
+        "labeler to rate (PRM800K phase 2); 0 = off. Needs a generator model.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,6 +193,50 @@ class Campaign(models.Model):
             "wrong_fraction": self.wrong_fraction,
             "max_per_problem": self.max_per_problem,
         }
+
+    def generator_settings(self) -> dict:
+        """The generator settings as a frozen snapshot (`GeneratorConfig.to_dict`); the API
+        key's variable name only, never the key."""
+        return self.generator_config().to_dict()
+
+    def generator_config(self) -> GeneratorConfig:
+        """Raises ValueError on settings the generator refuses."""
+        return GeneratorConfig.from_dict(
+            {
+                "backend": self.generator_backend,
+                "base_url": self.generator_base_url,
+                "model": self.generator_model,
+                "api_key_env": self.generator_api_key_env,
+                "n": self.generator_n,
+                "temperature": self.generator_temperature,
+                "top_p": self.generator_top_p,
+                "max_tokens": self.generator_max_tokens,
+                "stop": list(self.generator_stop or []),
+                "prompt": self.generator_prompt or default_prompt(),
+                "split_rule": self.generator_split_rule,
+                "concurrency": self.generator_concurrency,
+            }
+        )
+
+    @property
+    def alternatives_wanted(self) -> int:
+        """Alternatives to propose after a found_error: 0 without a generator model."""
+        return self.alternatives if self.generator_model else 0
+
+    def clean(self) -> None:
+        if self.generator_stop and not (
+            isinstance(self.generator_stop, list)
+            and all(isinstance(s, str) for s in self.generator_stop)
+        ):
+            raise ValidationError({"generator_stop": "A JSON list of strings."})
+        try:
+            self.generator_config()
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValidationError(f"Generator settings: {exc}") from None
+        if self.generator_n and not self.generator_model:
+            raise ValidationError({"generator_model": "N > 0 needs a model."})
+        if self.generator_n and self.generator_backend == "openai" and not self.generator_base_url:
+            raise ValidationError({"generator_base_url": "The openai backend needs a base URL."})
 
     def ownership_error(self, thing: models.Model) -> str | None:
         """Why a checkpoint or generation cannot serve this campaign (it belongs to another

@@ -26,6 +26,7 @@ class Generation(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"
+        GENERATING = "generating"
         SCORING = "scoring"
         SELECTING = "selecting"
         OPEN = "open"
@@ -35,7 +36,9 @@ class Generation(models.Model):
     #: PRM800K files screening questions under this generation number; the loop's start at 0.
     SCREENING_NUMBER = -1
     #: A generation in these states is in the pipeline; one at a time per campaign.
-    RUNNING_STATES = (Status.PENDING, Status.SCORING, Status.SELECTING)
+    RUNNING_STATES = (Status.PENDING, Status.GENERATING, Status.SCORING, Status.SELECTING)
+    #: Scoring starts from these (scoring itself: a redelivered preparation).
+    SCORABLE_STATES = (Status.PENDING, Status.GENERATING, Status.SCORING)
 
     class ScoreSource(models.TextChoices):
         IMPORTED = "imported", "Imported verifier scores"
@@ -56,7 +59,17 @@ class Generation(models.Model):
         max_length=12, choices=ScoreSource, default=ScoreSource.IMPORTED
     )
     params = models.JSONField(default=dict, help_text="Frozen selection parameters.")
+    generator = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Frozen generator settings (no API key); n = 0: import only.",
+    )
     status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    samples_generated = models.PositiveIntegerField(default=0)
+    samples_wanted = models.PositiveIntegerField(default=0)
+    generation_summary = models.JSONField(
+        default=dict, blank=True, help_text="What the generator did: counts and tokens."
+    )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -77,12 +90,18 @@ class Generation(models.Model):
         return f"{self.campaign.slug} generation {self.number}"
 
     @property
+    def generates(self) -> bool:
+        """Its pipeline starts by generating samples (the snapshot asks for n > 0)."""
+        return bool(self.generator.get("n"))
+
+    @property
     def progress(self) -> float:
         return self.progress_done / self.progress_total if self.progress_total else 0.0
 
-    # --- lifecycle: pending → scoring → selecting → open → complete; failed from any running
-    # state, pending again on a restart. Every change is one conditional UPDATE: True for the
-    # one caller that made it, so concurrent or redelivered tasks never apply it twice.
+    # --- lifecycle: pending (→ generating) → scoring → selecting → open → complete; failed
+    # from any running state, pending again on a restart. Every change is one conditional
+    # UPDATE: True for the one caller that made it, so concurrent or redelivered tasks never
+    # apply it twice.
 
     def _flip(self, sources: Iterable[str], target: str, **fields) -> bool:
         rows = Generation.objects.filter(pk=self.pk, status__in=list(sources))
@@ -101,10 +120,19 @@ class Generation(models.Model):
         """failed → pending: the lead's next start runs a failed generation again."""
         return self._flip([self.Status.FAILED], self.Status.PENDING, error="", **fields)
 
-    def start_scoring(self, *, progress_total: int, progress_done: int = 0) -> bool:
-        """pending (or scoring again, on a redelivery) → scoring, with its progress counter."""
+    def start_generating(self, *, samples_wanted: int) -> bool:
+        """pending (or generating again, on a redelivery) → generating: N samples per problem."""
         return self._flip(
-            [self.Status.PENDING, self.Status.SCORING],
+            [self.Status.PENDING, self.Status.GENERATING],
+            self.Status.GENERATING,
+            samples_wanted=samples_wanted,
+        )
+
+    def start_scoring(self, *, progress_total: int, progress_done: int = 0) -> bool:
+        """pending or generating (or scoring again, on a redelivery) → scoring, with its
+        progress counter."""
+        return self._flip(
+            self.SCORABLE_STATES,
             self.Status.SCORING,
             progress_done=progress_done,
             progress_total=progress_total,

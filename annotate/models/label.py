@@ -24,6 +24,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from annotate import dispatch
 from annotate.models.assignment import Assignment
 from annotate.models.generation import Generation
 from annotate.models.label_steps import (
@@ -325,6 +326,7 @@ class Label(models.Model):
                 for s in later:
                     del rows[s]
             finish = FinishReason.FOUND_ERROR
+            dispatch.propose_alternatives(self.pk, self.sample.campaign)  # h8: PRM800K phase 2
         elif step == len(self.step_texts) - 1:
             finish = FinishReason.SOLUTION
         version = self.version

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 
 class Problem(models.Model):
@@ -71,6 +72,16 @@ class Sample(models.Model):
         max_length=32, help_text="Digest of the whitespace-normalized steps, for dedup."
     )
     verifier_score = models.FloatField(null=True, blank=True)
+    # Generated samples: solution `index` of `problem`, by generation (none: the `generate`
+    # command outside the loop); empty for imported ones.
+    generation = models.ForeignKey(
+        "annotate.Generation",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="generated_samples",
+    )
+    index = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SampleQuerySet.as_manager()
@@ -80,7 +91,18 @@ class Sample(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "external_id"], name="sample_unique_external_id"
-            )
+            ),
+            # The keys that make generating idempotent: a retried request never duplicates.
+            models.UniqueConstraint(
+                fields=["problem", "generation", "index"],
+                condition=Q(generation__isnull=False, index__isnull=False),
+                name="sample_unique_generated_index",
+            ),
+            models.UniqueConstraint(
+                fields=["problem", "index"],
+                condition=Q(generation__isnull=True, index__isnull=False),
+                name="sample_unique_command_index",
+            ),
         ]
         indexes = [
             # Selection pool scan: a campaign's samples in import order.
