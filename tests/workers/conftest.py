@@ -20,6 +20,14 @@ def tiny_bootstrap(settings, tmp_path):
 
 
 @pytest.fixture
+def tiny_models(tiny_bootstrap):
+    """Scoring chunks of ~7 samples, sub-batches of 3: a small pool still takes several of each."""
+    tiny_bootstrap.STEPWISE_SCORING_CHUNK = 7
+    tiny_bootstrap.STEPWISE_SCORING_SUB_BATCH = 3
+    return tiny_bootstrap
+
+
+@pytest.fixture
 def eager():
     """Celery tasks run in-process (the embedded default), whatever the broker setting."""
     from config.celery import app

@@ -211,7 +211,7 @@ def start_llama_server(model: Path, port: int, log: Path, n_ctx: int = 2048) -> 
 
 def start_fake_server(port: int, log: Path) -> subprocess.Popen:
     """A well-behaved FakeServer in a process of its own (no GIL shared with the client)."""
-    command = [sys.executable, "-m", "tests.generation.servers", "--port", str(port)]
+    command = [sys.executable, "-m", "tests.selector.generation.servers", "--port", str(port)]
     return _start(command, port, log, "fake server")
 
 

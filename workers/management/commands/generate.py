@@ -45,7 +45,9 @@ class Command(BaseCommand):
     help = "Generate N solutions per train problem, stored as samples and graded."
 
     def add_arguments(self, parser):
-        parser.add_argument("--campaign", required=True, metavar="SLUG")
+        parser.add_argument(
+            "--campaign", required=True, metavar="SLUG", help="Whose problems to generate for."
+        )
         parser.add_argument(
             "--n", type=int, required=True, help="Solutions per problem (indices 0..N-1)."
         )

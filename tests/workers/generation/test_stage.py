@@ -6,7 +6,7 @@ import pytest
 from annotate.generations import begin_generation, pool_samples, start_generation
 from annotate.models import Generation, Sample
 from selector.generation import GenerationError
-from tests.generation_pipeline.support import configure, make_problems
+from tests.factories import configure_generator, make_problems
 from workers import generation as stage
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def generated(generation):
 
 def test_stage_stores_n_per_train_problem_keyed_and_graded(campaign, fake_server):
     problems = make_problems(campaign, 3)
-    configure(campaign, fake_server.url, n=3)
+    configure_generator(campaign, fake_server.url, n=3)
     generation = begin_generation(campaign)
     assert generation.generator == campaign.generator_settings()
     assert generation.generates
@@ -45,7 +45,7 @@ def test_stage_stores_n_per_train_problem_keyed_and_graded(campaign, fake_server
 
 def test_empty_outputs_are_kept_without_an_answer_and_left_out_of_the_pool(campaign, fake_server):
     make_problems(campaign, 2)
-    configure(campaign, fake_server.url, n=2)
+    configure_generator(campaign, fake_server.url, n=2)
     fake_server.reset(reply=lambda messages, i: "" if i == 0 else f"Add.\n\n# Answer\n\n{i}")
     generation = begin_generation(campaign)
     stage.generate_samples(generation.pk)
@@ -60,7 +60,7 @@ def test_empty_outputs_are_kept_without_an_answer_and_left_out_of_the_pool(campa
 
 def test_running_the_stage_again_duplicates_nothing_and_asks_for_nothing(campaign, fake_server):
     make_problems(campaign, 2)
-    configure(campaign, fake_server.url, n=3)
+    configure_generator(campaign, fake_server.url, n=3)
     generation = begin_generation(campaign)
     stage.generate_samples(generation.pk)
     requests = len(fake_server.requests)
@@ -78,7 +78,7 @@ def test_a_failed_run_keeps_what_came_back_and_the_next_asks_only_for_the_rest(
     campaign, fake_server
 ):
     problems = make_problems(campaign, 3)
-    configure(campaign, fake_server.url, n=2, generator_concurrency=1)
+    configure_generator(campaign, fake_server.url, n=2, generator_concurrency=1)
     fake_server.reset(fail_problem=problems[1].problem)
     generation = begin_generation(campaign)
     with pytest.raises(GenerationError):
@@ -99,7 +99,7 @@ def test_a_failed_run_keeps_what_came_back_and_the_next_asks_only_for_the_rest(
 
 def test_stage_past_generating_does_nothing(campaign, fake_server):
     make_problems(campaign, 1)
-    configure(campaign, fake_server.url, n=1)
+    configure_generator(campaign, fake_server.url, n=1)
     generation = begin_generation(campaign)
     generation.start_scoring(progress_total=0)
     assert stage.generate_samples(generation.pk) is False
@@ -108,10 +108,10 @@ def test_stage_past_generating_does_nothing(campaign, fake_server):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_pipeline_generates_then_scores_selects_and_assigns(
-    campaign, fake_server, tiny_models, eager_celery
+    campaign, fake_server, tiny_models, eager
 ):
     problems = make_problems(campaign, 3)
-    configure(campaign, fake_server.url, n=4)
+    configure_generator(campaign, fake_server.url, n=4)
     campaign.k = 2
     campaign.save()
 

@@ -6,10 +6,9 @@ from django.db import connection
 
 from annotate.generations import start_generation
 from annotate.models import Generation, Problem, Sample
-from tests.generation.servers import LLAMA_MODEL_NAME
-from tests.generation_pipeline.support import configure, make_problems
-from tests.integration.pipeline.support import make_pool
-from tests.integration.pipeline.test_pipeline_worker import (
+from tests.factories import configure_generator, make_pool, make_problems
+from tests.selector.generation.servers import LLAMA_MODEL_NAME
+from tests.workers.pipeline.test_pipeline_worker import (
     BROKER,
     wait_for,
     workers,  # noqa: F401
@@ -25,7 +24,9 @@ def setup_campaign(campaign, url):
     # selection needs answered samples to open the generation.
     make_pool(campaign, n_problems=2, per_problem=3)
     make_problems(campaign, 1)
-    configure(campaign, url, n=N, generator_model=LLAMA_MODEL_NAME, generator_temperature=0.8)
+    configure_generator(
+        campaign, url, n=N, generator_model=LLAMA_MODEL_NAME, generator_temperature=0.8
+    )
     return list(Problem.objects.filter(campaign=campaign, split="train").order_by("pk"))
 
 
@@ -42,7 +43,7 @@ def check_generated(generation, problems):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_generation_generates_from_a_real_server_then_scores_and_selects(
-    campaign, llama_server, tiny_models, eager_celery
+    campaign, llama_server, tiny_models, eager
 ):
     problems = setup_campaign(campaign, llama_server)
     generation = start_generation(campaign)

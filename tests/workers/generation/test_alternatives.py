@@ -8,8 +8,7 @@ import pytest
 
 from annotate.io.prm800k import export_prm800k, import_prm800k, iter_prm800k_records
 from annotate.models import Alternative, Campaign, Label
-from tests.generation_pipeline.support import configure
-from tests.labeling_support import make_task
+from tests.factories import configure_generator, make_task
 from workers.generation import propose_label_alternatives
 from workers.training_data import campaign_training_examples
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db
 STEPS = ["Let $x = 2$.", "Then $x^2 = 5$.", "So the answer is 6.", "# Answer\n\n6"]
 
 
-def found_error(labeler, campaign, django_capture_on_commit_callbacks, eager_celery):
+def found_error(labeler, campaign, django_capture_on_commit_callbacks, eager):
     """A label rated +1, −1 through `Label.rate`; the hook's task runs at commit."""
     assignment, label = make_task(labeler, campaign, STEPS)
     with django_capture_on_commit_callbacks(execute=True):
@@ -30,12 +29,12 @@ def found_error(labeler, campaign, django_capture_on_commit_callbacks, eager_cel
 
 
 def test_a_found_error_proposes_distinct_alternatives_to_the_erroneous_step(
-    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager_celery
+    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager
 ):
-    configure(campaign, fake_server.url, n=0, alternatives=4)
+    configure_generator(campaign, fake_server.url, n=0, alternatives=4)
     replies = ["Then $x^2 = 4$.", "Then $x^2 = 5$.", "Then $x^2 = 4$.", "Squaring: $4$.\n\nMore."]
     fake_server.reset(reply=lambda messages, i: replies[i])
-    label = found_error(labeler, campaign, django_capture_on_commit_callbacks, eager_celery)
+    label = found_error(labeler, campaign, django_capture_on_commit_callbacks, eager)
 
     rows = list(label.alternatives.values_list("step", "index", "text", "rating"))
     # The original and repeats are dropped; only a completion's first step is kept.
@@ -46,10 +45,10 @@ def test_a_found_error_proposes_distinct_alternatives_to_the_erroneous_step(
 
 
 def test_no_alternatives_when_off_or_without_a_generator(
-    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager_celery
+    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager
 ):
-    configure(campaign, fake_server.url, n=0, alternatives=0)
-    label = found_error(labeler, campaign, django_capture_on_commit_callbacks, eager_celery)
+    configure_generator(campaign, fake_server.url, n=0, alternatives=0)
+    label = found_error(labeler, campaign, django_capture_on_commit_callbacks, eager)
     assert not label.alternatives.exists() and not fake_server.requests
     campaign.alternatives, campaign.generator_model = 4, ""
     campaign.save()
@@ -71,11 +70,11 @@ def test_rating_an_alternative(campaign, labeler, fake_server):
         alternative.rate(2)
 
 
-def rated_label(labeler, campaign, fake_server, capture, eager_celery):
-    configure(campaign, fake_server.url, n=0, alternatives=3)
+def rated_label(labeler, campaign, fake_server, capture, eager):
+    configure_generator(campaign, fake_server.url, n=0, alternatives=3)
     replies = ["Then $x^2 = 4$.", "Then $x \\cdot x = 4$.", "Then $x^2 = 2^2 = 4$."]
     fake_server.reset(reply=lambda messages, i: replies[i])
-    label = found_error(labeler, campaign, capture, eager_celery)
+    label = found_error(labeler, campaign, capture, eager)
     first, second, _unrated = label.alternatives.order_by("index")
     first.rate(1)
     second.rate(-1)
@@ -83,9 +82,9 @@ def rated_label(labeler, campaign, fake_server, capture, eager_celery):
 
 
 def test_export_writes_rated_alternatives_as_prm800k_completions_and_round_trips(
-    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager_celery
+    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager
 ):
-    rated_label(labeler, campaign, fake_server, django_capture_on_commit_callbacks, eager_celery)
+    rated_label(labeler, campaign, fake_server, django_capture_on_commit_callbacks, eager)
     (record,) = iter_prm800k_records(campaign)
     steps = record["label"]["steps"]
     assert len(steps) == 2 and steps[0]["chosen_completion"] == 0
@@ -110,9 +109,9 @@ def test_export_writes_rated_alternatives_as_prm800k_completions_and_round_trips
 
 
 def test_each_rated_alternative_is_one_more_training_example(
-    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager_celery
+    campaign, labeler, fake_server, django_capture_on_commit_callbacks, eager
 ):
-    rated_label(labeler, campaign, fake_server, django_capture_on_commit_callbacks, eager_celery)
+    rated_label(labeler, campaign, fake_server, django_capture_on_commit_callbacks, eager)
     examples = [(e.steps, e.ratings) for e in campaign_training_examples(campaign)]
     assert examples == [
         (STEPS[:2], [1, -1]),

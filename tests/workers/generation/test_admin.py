@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Campaign, Generation
-from tests.generation_pipeline.support import make_problems
+from tests.factories import make_problems
 
 pytestmark = pytest.mark.django_db
 

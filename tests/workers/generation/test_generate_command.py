@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate.models import Sample
-from tests.generation_pipeline.support import make_problems
+from tests.factories import make_problems
 
 pytestmark = pytest.mark.django_db
 
