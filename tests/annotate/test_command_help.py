@@ -5,6 +5,8 @@ import argparse
 import pytest
 from django.core.management import get_commands, load_command_class
 
+from annotate.management.command import StepwiseCommand
+
 DJANGO_OPTIONS = {
     "help",
     "version",
@@ -25,7 +27,9 @@ def project_commands() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("name", "app"), project_commands())
 def test_every_option_has_help_with_its_default(name, app):
-    parser = load_command_class(app, name).create_parser("manage.py", name)
+    command = load_command_class(app, name)
+    assert isinstance(command, StepwiseCommand)
+    parser = command.create_parser("manage.py", name)
     undocumented = []
     for action in parser._actions:
         if action.dest in DJANGO_OPTIONS or not action.option_strings:

@@ -9,9 +9,10 @@ generation" with N > 0) key theirs by generation as well.
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign
 from selector.generation import GenerationError, GeneratorConfig
 from workers.generation import generate_for_campaign, stored_indices, train_problems
@@ -41,7 +42,7 @@ def problem_ids(path: str) -> list[str]:
     return ids
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Generate N solutions per train problem, stored as samples and graded."
 
     def add_arguments(self, parser):
