@@ -94,13 +94,22 @@ class Preview:
         return len(self.sample)
 
     def as_json(self) -> dict[str, Any]:
-        """`{"selected": [{"sample", "problem" (unique_id), "score", "wrong"}, ...]}`."""
-        ids = {int(p) for p in self.problem}
-        names = dict(Problem.objects.filter(pk__in=ids).values_list("pk", "unique_id"))
+        """DESIGN's `select --dry-run --json`: picks in order, the pool, params, score source."""
+        samples = dict(
+            Sample.objects.filter(pk__in=[int(s) for s in self.sample]).values_list(
+                "pk", "external_id"
+            )
+        )
+        names = dict(
+            Problem.objects.filter(pk__in={int(p) for p in self.problem}).values_list(
+                "pk", "unique_id"
+            )
+        )
         return {
             "selected": [
                 {
                     "sample": int(s),
+                    "id": samples[int(s)],
                     "problem": names[int(p)],
                     "score": float(sc),
                     "wrong": bool(w),
@@ -108,7 +117,10 @@ class Preview:
                 for s, p, sc, w in zip(
                     self.sample, self.problem, self.score, self.wrong, strict=True
                 )
-            ]
+            ],
+            "pool": self.pool_size,
+            "params": self.params,
+            "scores": "imported" if self.checkpoint is None else self.checkpoint.pk,
         }
 
 

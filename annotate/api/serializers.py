@@ -265,7 +265,8 @@ class GenerationStartSerializer(serializers.Serializer):
 
 
 class SelectedSampleSerializer(serializers.Serializer):
-    sample = serializers.IntegerField()
+    sample = serializers.IntegerField(help_text="Database id.")
+    id = serializers.CharField(help_text="The id the sample was imported with.")
     problem = serializers.CharField()
     score = serializers.FloatField()
     wrong = serializers.BooleanField()
@@ -273,6 +274,9 @@ class SelectedSampleSerializer(serializers.Serializer):
 
 class SelectionPreviewSerializer(serializers.Serializer):
     selected = SelectedSampleSerializer(many=True)
+    pool = serializers.IntegerField(help_text="Samples selection could pick from.")
+    params = serializers.DictField(help_text="The selection parameters used.")
+    scores = serializers.JSONField(help_text='"imported", or the checkpoint id scored with.')
 
 
 class TaskQueuedSerializer(serializers.Serializer):

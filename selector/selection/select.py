@@ -1,7 +1,7 @@
 """Which samples a generation sends to labelers: the selection rules as a pure numpy function.
 
 The rules are fixed by DESIGN.md ("Selection"); this module is their only implementation (the
-tests compare it with a plain-Python oracle, ``tests/selector_oracle.py``). No Django here: the
+tests compare it with a plain-Python oracle, ``tests/selector/oracle.py``). No Django here: the
 caller (``annotate``) loads one row per sample into arrays and maps the returned indices back.
 
 Inputs, one entry per sample (the campaign's train-split samples that have an answer):

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from annotate.generations import open_generation, preview_selection
+from annotate.generations import open_generation, pool_samples, preview_selection
 from annotate.models import (
     Assignment,
     Campaign,
@@ -114,11 +114,14 @@ def test_dry_run_json_shape_and_nothing_written(pool):
     before = table_counts()
     data = select_json("--campaign", pool.slug, "--dry-run")
     assert table_counts() == before == (0, 0, 0)
-    assert list(data) == ["selected"]
+    assert list(data) == ["selected", "pool", "params", "scores"]
     assert data["selected"], "the pool is not empty"
+    assert data["pool"] == pool_samples(pool).filter(verifier_score__isnull=False).count()
+    assert data["scores"] == "imported" and data["params"]["k"] == pool.k
     for item in data["selected"]:
-        assert list(item) == ["sample", "problem", "score", "wrong"]
+        assert list(item) == ["sample", "id", "problem", "score", "wrong"]
         sample = Sample.objects.select_related("problem").get(pk=item["sample"])
+        assert item["id"] == sample.external_id
         assert item["problem"] == sample.problem.unique_id
         assert item["score"] == sample.verifier_score
         assert item["wrong"] is (sample.is_correct is False)

@@ -189,11 +189,16 @@ def test_register_activate_and_select_on_checkpoint_scores(lead, campaign, sampl
         {"scores": "active", "dry_run": True},
         format="json",
     ).json()
-    assert preview == {
-        "selected": [
-            {"sample": sample.pk, "problem": sample.problem.unique_id, "score": 0.7, "wrong": False}
-        ]
-    }
+    assert preview["selected"] == [
+        {
+            "sample": sample.pk,
+            "id": sample.external_id,
+            "problem": sample.problem.unique_id,
+            "score": 0.7,
+            "wrong": False,
+        }
+    ]
+    assert preview["pool"] == 1 and preview["scores"] == checkpoint.pk
 
     rejected = Checkpoint.objects.create(name="bad", path=str(weights), status="rejected")
     conflict = api.post(
