@@ -361,6 +361,11 @@ def preview_selection(
     )
     checkpoint = resolve_scores(campaign, scores)
     pool = load_pool(campaign, checkpoint)
+    if not len(pool) and checkpoint is None and pool_samples(campaign).exists():
+        raise SelectionError(
+            "no imported scores: no sample in the pool has a verifier_score; "
+            "try --scores active (or a checkpoint id)"
+        )
     picked = select(
         pool.problem,
         pool.sample,

@@ -332,3 +332,11 @@ def test_pool_tolerates_malformed_steps_hash(campaign, problem):
     assert list(preview.sample) == [first.pk, third.pk]
     open_generation(campaign, k=1)  # selects `first`; its twin must stay out from now on
     assert list(preview_selection(campaign, k=5).sample) == [third.pk]
+
+
+@pytest.mark.django_db
+def test_no_imported_scores_fails_with_a_hint(campaign):
+    make_pool(campaign)
+    Sample.objects.update(verifier_score=None)
+    with pytest.raises(CommandError, match="try --scores active"):
+        call_command("select", "--campaign", campaign.slug, "--dry-run", "--json")
