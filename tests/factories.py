@@ -445,3 +445,27 @@ def configure_generator(campaign: Campaign, url: str, *, n: int = 3, **fields) -
     campaign.full_clean()
     campaign.save()
     return campaign
+
+
+# --- Admin forms ------------------------------------------------------------------------------
+
+
+def campaign_change_form(client, campaign) -> dict:
+    """The campaign's admin change form as the admin renders it, as POST data."""
+    from django.urls import reverse
+
+    response = client.get(reverse("admin:annotate_campaign_change", args=[campaign.pk]))
+    form = response.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = field.prepare_value(form.initial.get(name, field.initial))
+        if value is None:
+            continue
+        if isinstance(value, list | tuple) and name in ("labelers",):
+            data[name] = [str(v) for v in value]
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = value
+    return data

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 
@@ -9,6 +10,17 @@ from selector.generation.alternatives import DEFAULT_ALTERNATIVES
 from selector.generation.config import BACKENDS, GeneratorConfig
 from selector.generation.prompt import DEFAULT_PROMPT, SPLIT_RULES
 from selector.promotion import metric_choices
+
+
+# Field validators speak the field's language next to the field; the CHECK constraints below
+# stay as the database's guarantee (and are skipped once a field already has its error).
+def share(label: str) -> list:
+    message = f"{label} must be between 0 and 1."
+    return [MinValueValidator(0, message), MaxValueValidator(1, message)]
+
+
+def at_least(minimum: int, label: str) -> MinValueValidator:
+    return MinValueValidator(minimum, f"{label} must be at least {minimum}.")
 
 
 def default_prompt() -> dict:
@@ -33,19 +45,34 @@ class Campaign(models.Model):
     samples_per_problem = models.PositiveIntegerField(default=1000)
     strategy = models.CharField(max_length=20, choices=Strategy, default=Strategy.PER_PROBLEM)
     k = models.PositiveIntegerField(
-        "K", default=4, help_text="Samples selected per problem (per_problem) or in total (global)."
+        "K",
+        default=4,
+        validators=[at_least(1, "K")],
+        help_text="Samples selected per problem (per_problem) or in total (global).",
     )
     wrong_fraction = models.FloatField(
-        default=0.8, help_text="Share of K reserved for wrong-answer samples (0–1)."
+        default=0.8,
+        validators=share("Wrong fraction"),
+        help_text="Share of K reserved for wrong-answer samples (0–1).",
     )
     max_per_problem = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Cap per problem; empty means no cap."
+        null=True,
+        blank=True,
+        validators=[at_least(1, "Max per problem")],
+        help_text="Cap per problem; empty means no cap.",
     )
     qc_rate = models.FloatField(
-        "QC rate", default=0.0, help_text="Share of tasks served as gold quality-control items."
+        "QC rate",
+        default=0.0,
+        validators=share("QC rate"),
+        help_text="Share of tasks served as gold quality-control items.",
     )
-    overlap = models.PositiveSmallIntegerField(default=1, help_text="Labelers per sample.")
-    lease_minutes = models.PositiveIntegerField(default=30)
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[at_least(1, "Overlap")], help_text="Labelers per sample."
+    )
+    lease_minutes = models.PositiveIntegerField(
+        default=30, validators=[at_least(1, "Lease minutes")]
+    )
     score_aggregation = models.CharField(
         max_length=10, choices=Aggregation, default=Aggregation.PRODUCT
     )
@@ -55,7 +82,7 @@ class Campaign(models.Model):
     screening_required = models.BooleanField(
         default=False, help_text="New labelers must pass the screening set first."
     )
-    screening_pass_mark = models.FloatField(default=0.75)
+    screening_pass_mark = models.FloatField(default=0.75, validators=share("Screening pass mark"))
     active_checkpoint = models.ForeignKey(
         "annotate.Checkpoint",
         null=True,

@@ -4,36 +4,16 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Campaign, Generation
-from tests.factories import make_problems
+from tests.factories import campaign_change_form, make_problems
 
 pytestmark = pytest.mark.django_db
-
-
-def change_form(client, campaign) -> dict:
-    """The campaign's change form as the admin renders it, as POST data."""
-    response = client.get(reverse("admin:annotate_campaign_change", args=[campaign.pk]))
-    form = response.context["adminform"].form
-    data = {}
-    for name, field in form.fields.items():
-        value = form.initial.get(name, field.initial)
-        value = field.prepare_value(value)
-        if value is None:
-            continue
-        if isinstance(value, list | tuple) and name in ("labelers",):
-            data[name] = [str(v) for v in value]
-        elif isinstance(value, bool):
-            if value:
-                data[name] = "on"
-        else:
-            data[name] = value
-    return data
 
 
 def test_lead_configures_the_generator(client, lead, campaign, monkeypatch):
     client.force_login(lead)
     response = client.get(reverse("admin:annotate_campaign_change", args=[campaign.pk]))
     assert b"Generator" in response.content and b"generator_base_url" in response.content
-    data = change_form(client, campaign)
+    data = campaign_change_form(client, campaign)
     data.update(
         generator_n="3",
         generator_base_url="http://gpu-host:8000/v1",
@@ -60,7 +40,7 @@ def test_lead_configures_the_generator(client, lead, campaign, monkeypatch):
 
 def test_admin_refuses_generator_settings_the_generator_refuses(client, lead, campaign):
     client.force_login(lead)
-    data = change_form(client, campaign)
+    data = campaign_change_form(client, campaign)
     data.update(generator_n="2", generator_model="m", generator_top_p="2")
     url = reverse("admin:annotate_campaign_change", args=[campaign.pk])
     response = client.post(url, data)
