@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _prefers_safetensors(path: Path) -> bool:
+def prefers_safetensors(path: Path) -> bool:
     """True for safetensors weights; False (with a warning) when only .bin weights exist."""
     if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
         return True
@@ -58,7 +58,7 @@ def _prefers_safetensors(path: Path) -> bool:
 _GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
-def _load_tokenizer(path: Path, common: dict[str, Any]) -> PreTrainedTokenizerBase:
+def load_tokenizer(path: Path, common: dict[str, Any]) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     tok_config = path / "tokenizer_config.json"
@@ -118,7 +118,7 @@ def load_adapter(
 
     dev = resolve_device(device)
     dt = dtype or default_dtype(dev)
-    use_safetensors = _prefers_safetensors(path)
+    use_safetensors = prefers_safetensors(path)
     common = {"local_files_only": True, "trust_remote_code": False}
     try:
         hf_config = AutoConfig.from_pretrained(path, **common)
@@ -147,7 +147,7 @@ def load_adapter(
             f"{path}: weights missing for {', '.join(sorted(missing)[:8])}: the checkpoint does "
             f"not match {type(model).__name__}; scoring with random weights would be meaningless"
         )
-    tokenizer = _load_tokenizer(path, common)
+    tokenizer = load_tokenizer(path, common)
     model.to(dev)
     return cls(model, tokenizer, prm_config, device=dev, path=path)
 

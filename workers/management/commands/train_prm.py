@@ -28,7 +28,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, metavar="SLUG")
-        parser.add_argument("--base", metavar="PATH", help="Native checkpoint to fine-tune.")
+        parser.add_argument(  # h7: any local HF model directory, not only a native checkpoint
+            "--base",
+            metavar="PATH",
+            help="Directory to start from: a native checkpoint, a published PRM (qwen-prm, "
+            "skywork-prm) or any local Hugging Face encoder/decoder (a 3-class head is added).",
+        )
         parser.add_argument("--epochs", type=int, metavar="N", help="Default: the campaign's.")
         parser.add_argument(
             "--prm800k",
