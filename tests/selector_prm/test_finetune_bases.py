@@ -26,7 +26,21 @@ from tests.selector_prm.published import (  # noqa: E402
     skywork_prm_checkpoint,
 )
 
-WORDS = "add the two numbers then multiply by three and divide so we get".split()
+WORDS = [
+    "add",
+    "the",
+    "two",
+    "numbers",
+    "then",
+    "multiply",
+    "by",
+    "three",
+    "and",
+    "divide",
+    "so",
+    "we",
+    "get",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -102,6 +102,6 @@ def test_remote_code_only_config_is_refused(tmp_path):
     config["model_type"] = "qwen2_rm"  # a type only its own configuration_*.py defines
     (path / "config.json").write_text(json.dumps(config))
     for check in (inspect_checkpoint, lambda p: load_adapter(p, device="cpu")):
-        with pytest.raises(CheckpointError, match="remote code|not built into transformers"):
+        with pytest.raises(CheckpointError, match=r"remote code|not built into transformers"):
             check(path)
     _assert_no_remote_code()
