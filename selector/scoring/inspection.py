@@ -235,6 +235,11 @@ def inspect_checkpoint(path: str | Path, adapter: str | None = None) -> Checkpoi
     missing = [w for w in HEAD_WEIGHTS.get(layout, ()) if w not in names]
     if name in (QWEN_PRM, SKYWORK_PRM):
         missing += _missing_base_weights(names, config, "model.")
+    if name == NATIVE_ADAPTER and not names & {"classifier.weight", "score.weight"}:
+        missing.append("classifier.weight (or score.weight)")
+    tied = config.get("tie_word_embeddings", True)
+    if name == TAG_TOKEN and not tied and "lm_head.weight" not in names:
+        missing.append("lm_head.weight")
     if missing:
         raise CheckpointError(
             f"{path}: weights missing for the {name} adapter: {', '.join(missing[:12])}"

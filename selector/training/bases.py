@@ -131,8 +131,12 @@ def load_trainable(
     *,
     dtype: torch.dtype | None = None,
     neutral_is_positive: bool = True,
+    max_length: int | None = None,
 ) -> Trainable:
-    """The model in ``path`` ready to train on ``device`` (fp32 unless ``dtype`` says)."""
+    """The model in ``path`` ready to train on ``device`` (fp32 unless ``dtype`` says).
+
+    ``max_length`` overrides the checkpoint's longest input (a new base's default: 512, or
+    fewer when its positions are fewer)."""
     import torch
 
     from selector.scoring.adapters import TokenClassificationAdapter, encode_native_many
@@ -144,12 +148,12 @@ def load_trainable(
     dtype = dtype or torch.float32
     adapter_name = _published_adapter(path)
     if adapter_name is None:
-        return _from_pretrained_base(path, device, dtype)
+        return _from_pretrained_base(path, device, dtype, max_length or BASE_MAX_LENGTH)
     if adapter_name not in (NATIVE_ADAPTER, "qwen-prm", SKYWORK_PRM):
         raise CheckpointError(
             f"{path} is a {adapter_name} PRM; training one is not supported (train its base)"
         )
-    adapter = load_adapter(path, adapter_name, device=device, dtype=dtype)
+    adapter = load_adapter(path, adapter_name, device=device, dtype=dtype, max_length=max_length)
     model = adapter.model.train()
     if isinstance(adapter, TokenClassificationAdapter):
         if list(adapter.labels) != NATIVE_LABELS:
@@ -194,7 +198,9 @@ def _head_modules(model) -> tuple[str, ...]:
     return tuple(n for n in ("classifier", "score", "v_head") if hasattr(model, n))
 
 
-def _from_pretrained_base(path: Path, device: torch.device, dtype: torch.dtype) -> Trainable:
+def _from_pretrained_base(
+    path: Path, device: torch.device, dtype: torch.dtype, max_length: int
+) -> Trainable:
     """A pretrained encoder or decoder + the separator token + a new 3-class head."""
     from transformers import AutoConfig, AutoModelForTokenClassification
 
@@ -228,7 +234,7 @@ def _from_pretrained_base(path: Path, device: torch.device, dtype: torch.dtype) 
     positions = getattr(model.config, "max_position_embeddings", None) or BASE_MAX_LENGTH
     if "roberta" in str(getattr(model.config, "model_type", "")):
         positions -= 2
-    max_length = min(BASE_MAX_LENGTH, int(positions))
+    max_length = min(max_length, int(positions))
     prm_config = PRMConfig(
         adapter=NATIVE_ADAPTER,
         labels=list(NATIVE_LABELS),

@@ -49,6 +49,8 @@ class TrainingConfig:
     * ``lora_rank``: None trains every weight; a rank puts LoRA adapters (``peft``) on every
       linear layer and trains them and the head only (the checkpoint holds merged weights).
     * ``gradient_checkpointing``: None means on for CUDA, off on CPU.
+    * ``max_length``: longest training input; None keeps the checkpoint's (a new pretrained
+      base: 512 or its position limit). The checkpoint written scores with the same limit.
     """
 
     out_dir: Path
@@ -70,3 +72,4 @@ class TrainingConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.05
     gradient_checkpointing: bool | None = None
+    max_length: int | None = None

@@ -271,7 +271,11 @@ def train_prm(
     # Frozen LoRA base weights can stay in bf16 on CUDA; trained ones are fp32 (autocast).
     weights_dtype = torch.bfloat16 if lora and dev.type == "cuda" else torch.float32
     trainable = load_trainable(
-        model_dir, dev, dtype=weights_dtype, neutral_is_positive=config.neutral_is_positive
+        model_dir,
+        dev,
+        dtype=weights_dtype,
+        neutral_is_positive=config.neutral_is_positive,
+        max_length=config.max_length,
     )
     tokenizer, max_length = trainable.tokenizer, trainable.max_length
     checkpointing = (

@@ -105,3 +105,18 @@ def test_remote_code_only_config_is_refused(tmp_path):
         with pytest.raises(CheckpointError, match=r"remote code|not built into transformers"):
             check(path)
     _assert_no_remote_code()
+
+
+def test_registration_check_of_a_native_checkpoint(tmp_path):
+    from selector.scoring import build_bootstrap_model
+
+    texts = [p for p, _ in SAMPLES] + [s for _, steps in SAMPLES for s in steps]
+    path = build_bootstrap_model(
+        texts, tmp_path / "native", vocab_size=300, hidden=16, layers=1, heads=2, max_length=64
+    )
+    info = inspect_checkpoint(path)
+    assert info.adapter == "token-classification" and info.weights_format == "safetensors"
+    assert info.parameters == sum(p.numel() for p in load_adapter(path).model.parameters())
+    (path / "model.safetensors").rename(path / "elsewhere.bin")
+    with pytest.raises(CheckpointError, match="no model weights"):
+        inspect_checkpoint(path)
