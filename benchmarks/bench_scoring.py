@@ -49,7 +49,7 @@ from selector.scoring.adapters import (
     SkyworkPRMAdapter,
     TagTokenAdapter,
 )
-from selector.scoring.bootstrap import texts_from_samples, train_tokenizer
+from selector.scoring.bootstrap import texts_from_samples
 from selector.scoring.checkpoint import PRMConfig
 from selector.scoring.device import resolve_device
 from selector.scoring.formulas import LABELS_2
@@ -115,6 +115,7 @@ def batched_vs_single(adapter: PRMAdapter, samples) -> float:
 
 
 def measure(name: str, shape: str, adapter: PRMAdapter, samples, args, peak: float) -> dict:
+    """Score ``samples`` ``repeats`` times; the fastest run's FLOP/s against ``peak``."""
     device = adapter.device
     adapter.score(samples[:4], token_budget=args.token_budget)  # kernels, allocator
     sync(device)
@@ -143,6 +144,7 @@ def measure(name: str, shape: str, adapter: PRMAdapter, samples, args, peak: flo
     }
     if args.check:
         out["max_abs_diff_batched_vs_single"] = batched_vs_single(adapter, samples[: args.check])
+    print(json.dumps(out), flush=True)
     return out
 
 
@@ -175,17 +177,38 @@ def qwen2_config(shape: str, layers: int, vocab_size: int, num_labels: int = 2):
     )
 
 
+def byte_level_tokenizer(samples):
+    """A Qwen-like byte-level BPE (newlines kept) trained on the samples, with the specials."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<extra_0>", "ки"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=4096,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts_from_samples(samples), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        extra_special_tokens=special[1:],
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
+
+
 def decoder_adapters(samples, shape: str, layers: int, device, dtype):
     """qwen-prm, skywork-prm and tag-token adapters on random Qwen2 models of one shape."""
     from transformers import Qwen2ForCausalLM
 
     from selector.scoring.heads import Qwen2PrmValueModel, Qwen2ProcessRewardModel
 
-    tokenizer = train_tokenizer(texts_from_samples(samples), vocab_size=4096, max_length=4096)
-    tokenizer.add_special_tokens(
-        {"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<extra_0>", "ки"]},
-        replace_extra_special_tokens=False,
-    )
+    tokenizer = byte_level_tokenizer(samples)
     config = qwen2_config(shape, layers, len(tokenizer))
     label = f"Qwen2.5-{shape}-shaped, {layers} layers"
     kinds = [
