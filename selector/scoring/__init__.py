@@ -1,7 +1,9 @@
 """PRM adapters, batched scoring and the bootstrap model (plain Python + torch; no Django).
 
 Modules: ``formulas`` (step and solution scores), ``inputs`` (what is scored), ``adapters/``
-(one module per kind of PRM), ``loading`` (checkpoint → adapter, per-process cache),
+(one module per kind of PRM), ``heads`` (published PRM heads on ``Qwen2Model``),
+``inspection`` (registration check from the files, no torch), ``loading`` (checkpoint →
+adapter, per-process cache),
 ``batching`` (token-budget batches), ``checkpoint`` (``stepwise_prm.json``, saving), ``device``,
 ``bootstrap`` (a small PRM from scratch).
 
@@ -19,10 +21,14 @@ Adapters (``stepwise_prm.json`` ``"adapter"`` field)
     ``token-classification``  native Stepwise PRM (below).
     ``qwen-prm``  Qwen2.5-Math-PRM style: the input is the chat prompt
         ``system: <system_prompt> / user: <problem> / assistant: step_1<extra_0>step_2<extra_0>…``
-        rendered with the tokenizer's chat template (ChatML when it has none); a 2-class
-        ``AutoModelForTokenClassification``; step score = P(class 1) at each ``<extra_0>``, whose
-        id comes from the model's own tokenizer. The original checkpoint's remote-code head is
-        not run; a checkpoint whose weights do not fit ``...ForTokenClassification`` is refused.
+        rendered with the tokenizer's chat template (ChatML when it has none); step score =
+        P(class 1) at each ``<extra_0>``, whose id comes from the model's own tokenizer. The
+        published checkpoint (``Qwen2ForProcessRewardModel``, ``score.0/2.*``) loads into
+        :class:`selector.scoring.heads.Qwen2ProcessRewardModel` (its remote code is never run);
+        a single-Linear ``score.weight`` head loads as ``Qwen2ForTokenClassification``.
+    ``skywork-prm``  Skywork-o1-Open-PRM (``Qwen2ForPrmModel``): ``bos + problem + "\\n"``,
+        then each step followed by the ``"\\n"`` token; step score = sigmoid of the value head
+        (``v_head.summary``) at that token (see :mod:`selector.scoring.adapters.skywork_prm`).
     ``tag-token``  Math-Shepherd style causal LM: input
         ``"<problem> Step 1: <step_1> ки\\nStep 2: <step_2> ки…"``; at each tag's (last) token
         the LM's logits for the good (``+``) and bad (``-``) tokens are softmaxed; step score =
@@ -101,6 +107,8 @@ _LAZY = {
     "encode_native_many": "selector.scoring.adapters",
     "register_adapter": "selector.scoring.adapters",
     "load_adapter": "selector.scoring.loading",
+    "inspect_checkpoint": "selector.scoring.inspection",
+    "CheckpointInfo": "selector.scoring.inspection",
     "get_adapter": "selector.scoring.loading",
     "clear_adapter_cache": "selector.scoring.loading",
     "ScoringStats": "selector.scoring.batching",

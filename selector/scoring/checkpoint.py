@@ -137,12 +137,14 @@ def save_native_checkpoint(
     max_length: int = 512,
     max_problem_tokens: int | None = None,
     base_model: str | None = None,
+    state_dict: dict[str, Any] | None = None,
 ) -> Path:
     """Save a 3-class token-classification PRM in the native Stepwise format.
 
     Writes ``config.json`` + ``model.safetensors`` (the model), the tokenizer files and
     ``stepwise_prm.json``; returns ``out_dir``. The model's class order must be
-    negative=0, neutral=1, positive=2.
+    negative=0, neutral=1, positive=2. ``state_dict`` replaces the model's own weights (LoRA
+    training saves its merged weights this way).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,7 @@ def save_native_checkpoint(
         raise CheckpointError(f"separator {separator!r} is not in the tokenizer's vocabulary")
     model.config.id2label = dict(enumerate(LABELS_3))
     model.config.label2id = {name: i for i, name in enumerate(LABELS_3)}
-    model.save_pretrained(out)  # transformers 5 always writes safetensors
+    model.save_pretrained(out, state_dict=state_dict)  # transformers 5 writes safetensors
     tokenizer.save_pretrained(out)
     write_prm_config(
         out,

@@ -8,7 +8,6 @@ mtime, so a worker scoring chunk after chunk loads its checkpoint once.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -22,11 +21,11 @@ from selector.scoring.adapters import (
     ADAPTERS,
     PRMAdapter,
     QwenPRMAdapter,
+    SkyworkPRMAdapter,
     TagTokenAdapter,
 )
+from selector.scoring.adapters.skywork_prm import SKYWORK_STEP_TOKEN
 from selector.scoring.checkpoint import (
-    NATIVE_ADAPTER,
-    PRM_CONFIG_NAME,
     QWEN_SEPARATOR,
     CheckpointError,
     PRMConfig,
@@ -34,6 +33,7 @@ from selector.scoring.checkpoint import (
 )
 from selector.scoring.device import default_dtype, resolve_device
 from selector.scoring.formulas import LABELS_2
+from selector.scoring.inspection import infer_adapter, read_json, weight_shapes
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -41,17 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _read_json(file: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read {file}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{file}: expected a JSON object")
-    return data
-
-
-def _prefers_safetensors(path: Path) -> bool:
+def prefers_safetensors(path: Path) -> bool:
     """True for safetensors weights; False (with a warning) when only .bin weights exist."""
     if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
         return True
@@ -68,30 +58,16 @@ def _prefers_safetensors(path: Path) -> bool:
 _GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
-def _load_tokenizer(path: Path, common: dict[str, Any]) -> PreTrainedTokenizerBase:
+def load_tokenizer(path: Path, common: dict[str, Any]) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     tok_config = path / "tokenizer_config.json"
-    declared = _read_json(tok_config).get("tokenizer_class") if tok_config.is_file() else None
+    declared = read_json(tok_config).get("tokenizer_class") if tok_config.is_file() else None
     if declared in _GENERIC_TOKENIZERS and (path / "tokenizer.json").is_file():
         # AutoTokenizer swaps in a model-specific class for some model types (qwen2), which
         # rebuilds the pipeline; a checkpoint that declares the generic class means tokenizer.json.
         return PreTrainedTokenizerFast.from_pretrained(path, **common)
     return AutoTokenizer.from_pretrained(path, **common)
-
-
-def _infer_adapter(config: dict[str, Any], path: Path) -> str:
-    archs = " ".join(config.get("architectures") or [])
-    if "ForCausalLM" in archs:
-        return TagTokenAdapter.name
-    if "ProcessRewardModel" in archs or config.get("num_labels") == 2:
-        return QwenPRMAdapter.name
-    if "ForTokenClassification" in archs:
-        return NATIVE_ADAPTER
-    raise CheckpointError(
-        f"{path} has no {PRM_CONFIG_NAME} and its architecture ({archs or 'unknown'}) does not "
-        f"say which adapter to use; pass adapter= one of {sorted(ADAPTERS)}"
-    )
 
 
 def load_adapter(
@@ -110,7 +86,6 @@ def load_adapter(
     run (``trust_remote_code=False``; ``auto_map`` entries are ignored) and safetensors weights
     are preferred over ``pytorch_model.bin``.
     """
-    import transformers
     from transformers import AutoConfig
 
     path = Path(path).expanduser()
@@ -121,10 +96,10 @@ def load_adapter(
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{path} has no config.json; it is not a transformers checkpoint")
-    raw_config = _read_json(config_file)
+    raw_config = read_json(config_file)
     prm_config = read_prm_config(path)
 
-    name = adapter or (prm_config.adapter if prm_config else _infer_adapter(raw_config, path))
+    name = adapter or (prm_config.adapter if prm_config else infer_adapter(raw_config, path))
     if name not in ADAPTERS:
         raise CheckpointError(f"unknown adapter {name!r}; known: {sorted(ADAPTERS)}")
     cls = ADAPTERS[name]
@@ -138,12 +113,12 @@ def load_adapter(
         prm_config = replace(prm_config, max_length=int(max_length))
 
     for file in (config_file, path / "tokenizer_config.json"):
-        if file.is_file() and "auto_map" in _read_json(file):
+        if file.is_file() and "auto_map" in read_json(file):
             logger.warning("ignoring custom code (auto_map) in %s: remote code is never run", file)
 
     dev = resolve_device(device)
     dt = dtype or default_dtype(dev)
-    use_safetensors = _prefers_safetensors(path)
+    use_safetensors = prefers_safetensors(path)
     common = {"local_files_only": True, "trust_remote_code": False}
     try:
         hf_config = AutoConfig.from_pretrained(path, **common)
@@ -153,9 +128,10 @@ def load_adapter(
             f"(Stepwise never runs a checkpoint's own code): {exc}"
         ) from exc
 
-    auto_cls = getattr(transformers, cls.auto_class)
+    shapes = weight_shapes(path) if use_safetensors else None
+    model_cls = cls.model_class(set(shapes or ()))
     try:
-        model, info = auto_cls.from_pretrained(
+        model, info = model_cls.from_pretrained(
             path,
             config=hf_config,
             use_safetensors=use_safetensors,
@@ -164,14 +140,14 @@ def load_adapter(
             **common,
         )
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot load {path} as {cls.auto_class}: {exc}") from exc
+        raise CheckpointError(f"cannot load {path} as {model_cls.__name__}: {exc}") from exc
     missing = [k for k in info.get("missing_keys", []) if k]
     if missing:
         raise CheckpointError(
             f"{path}: weights missing for {', '.join(sorted(missing)[:8])}: the checkpoint does "
             f"not match {type(model).__name__}; scoring with random weights would be meaningless"
         )
-    tokenizer = _load_tokenizer(path, common)
+    tokenizer = load_tokenizer(path, common)
     model.to(dev)
     return cls(model, tokenizer, prm_config, device=dev, path=path)
 
@@ -181,6 +157,10 @@ def _default_config(adapter: str) -> PRMConfig:
     if adapter == QwenPRMAdapter.name:
         return PRMConfig(
             adapter=adapter, labels=list(LABELS_2), separator=QWEN_SEPARATOR, max_length=4096
+        )
+    if adapter == SkyworkPRMAdapter.name:
+        return PRMConfig(
+            adapter=adapter, labels=list(LABELS_2), separator=SKYWORK_STEP_TOKEN, max_length=4096
         )
     if adapter == TagTokenAdapter.name:
         return PRMConfig(adapter=adapter, labels=list(LABELS_2), max_length=2048)

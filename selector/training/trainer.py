@@ -1,9 +1,12 @@
-"""PRM training: rated examples → a native token-classification checkpoint.
+"""PRM training: rated examples → a checkpoint ``load_adapter`` loads.
 
-:func:`train_prm` writes the checkpoint in the native format of :mod:`selector.scoring` (so
-``load_adapter(out_dir)`` loads it) using the scoring package's own encoder, which places the
-step separators whose logits are trained: cross-entropy over separator positions only.
-Neutral is its own class (3 classes, in the native order negative, neutral, positive).
+:func:`train_prm` starts from a bootstrap model, a native checkpoint, any pretrained Hugging
+Face base or a published PRM (:mod:`selector.training.bases`) and encodes with the scoring
+adapter's own encoder, so training and scoring see the same tokens: the loss is taken at the
+step-end positions only. For native models neutral is its own class (3 classes, in the native
+order negative, neutral, positive); a published PRM keeps its head (2 classes, or one sigmoid
+value) and neutral goes with ``neutral_is_positive``. LoRA (``peft``) is an option; bf16
+autocast and gradient checkpointing on CUDA.
 """
 
 from __future__ import annotations
@@ -17,23 +20,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selector.evaluation import first_error_metrics, processbench_label, roc_auc
 from selector.ratings import first_error
-from selector.scoring.checkpoint import CheckpointError, read_prm_config, save_native_checkpoint
+from selector.scoring.checkpoint import read_prm_config
 from selector.scoring.inputs import PRMInput
-from selector.training.config import BOOTSTRAP_LR, FINETUNE_LR, TrainingConfig
+from selector.training.bases import Trainable, load_trainable, lora_wrap, merged_state_dict
+from selector.training.config import BOOTSTRAP_LR, FINETUNE_LR, LORA_LR, TrainingConfig
 from selector.training.examples import TrainingExample
 from selector.training.splits import split_by_problem
 
-if TYPE_CHECKING:
-    import torch
-
 logger = logging.getLogger(__name__)
 
-# Rating → class index in the native label order (negative, neutral, positive).
-RATING_TO_CLASS: dict[int, int] = {-1: 0, 0: 1, 1: 2}
 TRAINER_STATE = "trainer_state.pt"
 TRAINING_RECORD = "training_record.json"
 
@@ -79,21 +78,13 @@ class _Encoded:
     first_error: int | None  # of the scored steps' ratings
 
 
-def _encode(tokenizer, prm_config, examples: Sequence[TrainingExample], max_length: int):
-    from selector.scoring.adapters import encode_native_many
-
-    encoded = encode_native_many(
-        tokenizer,
-        [PRMInput(e.problem, e.steps) for e in examples],
-        separator=prm_config.separator,
-        max_length=max_length,
-        max_problem_tokens=prm_config.max_problem_tokens,
-    )
+def _encode(trainable: Trainable, examples: Sequence[TrainingExample]):
+    encoded = trainable.encode([PRMInput(e.problem, e.steps) for e in examples])
     out: list[_Encoded] = []
     for example, enc in zip(examples, encoded, strict=True):
         # Truncation scores only the first steps: train on exactly those.
         scored = example.ratings[: len(enc.positions)]
-        targets = [RATING_TO_CLASS[r] for r in scored]
+        targets = [trainable.rating_to_class[r] for r in scored]
         out.append(
             _Encoded(enc.input_ids, enc.positions, targets, enc.truncated, first_error(scored))
         )
@@ -140,7 +131,7 @@ def _collate(encoded: Sequence[_Encoded], batch: Sequence[int], pad_id: int, dev
     )
 
 
-def _evaluate(model, encoded, budget, pad_id, device) -> dict[str, Any]:
+def _evaluate(trainable: Trainable, model, encoded, budget, pad_id, device) -> dict[str, Any]:
     """Validation loss (mean CE per label) and metrics on held-out examples."""
     import torch
 
@@ -156,12 +147,11 @@ def _evaluate(model, encoded, budget, pad_id, device) -> dict[str, Any]:
             ids, mask, rows, cols, targets = _collate(encoded, batch, pad_id, device)
             if targets.numel() == 0:
                 continue
-            logits = model(input_ids=ids, attention_mask=mask).logits[rows, cols].float()
-            loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
-            total_loss += float(loss)
+            logits = trainable.logits_at(ids, mask, rows, cols).float()
+            total_loss += float(trainable.loss(logits, targets, reduction="sum"))
             n_labels += int(targets.numel())
-            n_correct += int((logits.argmax(-1) == targets).sum())
-            not_negative = (1 - logits.softmax(-1)[:, 0]).cpu().tolist()
+            n_correct += int((trainable.predicted(logits) == targets).sum())
+            not_negative = trainable.p_not_negative(logits).cpu().tolist()
             start = 0
             for i in batch:
                 n = len(encoded[i].targets)
@@ -182,17 +172,20 @@ def _evaluate(model, encoded, budget, pad_id, device) -> dict[str, Any]:
     return metrics
 
 
-def _class_weights(encoded: Sequence[_Encoded], spec) -> list[float] | None:
+def _class_weights(encoded: Sequence[_Encoded], spec, n_classes: int) -> list[float] | None:
+    """Per-class loss weights; a published 2-class (or sigmoid) head has (negative, positive)."""
+    n = max(2, n_classes)
     if spec is None:
         return None
     if spec == "balanced":
         counts = Counter(t for e in encoded for t in e.targets)
         total = sum(counts.values())
         # Inverse frequency, normalised so a balanced set gets weight 1 for every class.
-        return [total / (3 * counts[c]) if counts[c] else 0.0 for c in range(3)]
+        return [total / (n * counts[c]) if counts[c] else 0.0 for c in range(n)]
     weights = [float(w) for w in spec]
-    if len(weights) != 3:
-        raise ValueError("class_weights needs 3 values (negative, neutral, positive)")
+    if len(weights) != n:
+        names = "negative, neutral, positive" if n == 3 else "negative, positive"
+        raise ValueError(f"class_weights needs {n} values ({names})")
     return weights
 
 
@@ -200,21 +193,6 @@ def _label_counts(examples: Iterable[TrainingExample]) -> dict[str, int]:
     names = {-1: "negative", 0: "neutral", 1: "positive"}
     counts = Counter(names[r] for e in examples for r in e.ratings)
     return {name: counts.get(name, 0) for name in names.values()}
-
-
-def _load_native(path: Path, device: torch.device):
-    """Model (fp32, train mode), tokenizer and PRM config of a native checkpoint."""
-    import torch
-
-    from selector.scoring.adapters import TokenClassificationAdapter
-    from selector.scoring.loading import load_adapter
-
-    adapter = load_adapter(path, device=device, dtype=torch.float32)
-    if not isinstance(adapter, TokenClassificationAdapter):
-        raise CheckpointError(f"{path} is a {adapter.name} PRM; training needs a native one")
-    if list(adapter.labels) != ["negative", "neutral", "positive"]:
-        raise CheckpointError(f"{path}: native class order must be negative, neutral, positive")
-    return adapter.model.train(), adapter.tokenizer, adapter.config, adapter.max_length
 
 
 def _save_state(out_dir: Path, state: dict[str, Any]) -> None:
@@ -284,20 +262,45 @@ def train_prm(
     bootstrap = config.base is None or (
         base_config is not None and base_config.base_model == "bootstrap"
     )
-    lr = float(config.lr if config.lr is not None else (BOOTSTRAP_LR if bootstrap else FINETUNE_LR))
+    lora = config.lora_rank is not None
+    default_lr = BOOTSTRAP_LR if bootstrap else (LORA_LR if lora else FINETUNE_LR)
+    lr = float(config.lr if config.lr is not None else default_lr)
     provenance = "bootstrap" if config.base is None else str(config.base)
 
     torch.manual_seed(config.seed)
-    model, tokenizer, prm_config, max_length = _load_native(model_dir, dev)
+    # Frozen LoRA base weights can stay in bf16 on CUDA; trained ones are fp32 (autocast).
+    weights_dtype = torch.bfloat16 if lora and dev.type == "cuda" else torch.float32
+    trainable = load_trainable(
+        model_dir,
+        dev,
+        dtype=weights_dtype,
+        neutral_is_positive=config.neutral_is_positive,
+        max_length=config.max_length,
+    )
+    tokenizer, max_length = trainable.tokenizer, trainable.max_length
+    checkpointing = (
+        config.gradient_checkpointing
+        if config.gradient_checkpointing is not None
+        else dev.type == "cuda"
+    )
+    if checkpointing and getattr(trainable.model, "supports_gradient_checkpointing", False):
+        trainable.model.gradient_checkpointing_enable({"use_reentrant": False})
+        if lora:
+            trainable.model.enable_input_require_grads()
+    model = (
+        lora_wrap(trainable, config.lora_rank, config.lora_alpha, config.lora_dropout)
+        if lora
+        else trainable.model
+    )
     if state is not None:
         model.load_state_dict(state["model"])
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
 
-    train_enc = [e for e in _encode(tokenizer, prm_config, train_set, max_length) if e.targets]
-    val_enc = [e for e in _encode(tokenizer, prm_config, val_set, max_length) if e.targets]
+    train_enc = [e for e in _encode(trainable, train_set) if e.targets]
+    val_enc = [e for e in _encode(trainable, val_set) if e.targets]
     n_train_labels = sum(len(e.targets) for e in train_enc)
     n_val_labels = sum(len(e.targets) for e in val_enc)
-    weights = _class_weights(train_enc, config.class_weights)
+    weights = _class_weights(train_enc, config.class_weights, trainable.n_classes)
     weight_t = torch.tensor(weights, dtype=torch.float32, device=dev) if weights else None
 
     steps_per_epoch = len(_batches(train_enc, config.batch_tokens, random.Random(config.seed)))
@@ -310,13 +313,14 @@ def train_prm(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "params": [p for n, p in trained if not n.endswith(no_decay)],
             "weight_decay": config.weight_decay,
         },
         {
-            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+            "params": [p for n, p in trained if n.endswith(no_decay)],
             "weight_decay": 0.0,
         },
     ]
@@ -349,6 +353,17 @@ def train_prm(
         if isinstance(config.val_problems, int | float)
         else "explicit",
         "bootstrap_options": dict(config.bootstrap_options or {}),
+        "model": trainable.kind,
+        "neutral_is_positive": config.neutral_is_positive,
+        "lora": {
+            "rank": config.lora_rank,
+            "alpha": config.lora_alpha,
+            "dropout": config.lora_dropout,
+        }
+        if lora
+        else None,
+        "gradient_checkpointing": bool(checkpointing),
+        "trained_parameters": sum(p.numel() for _, p in trained),
     }
     counts = {"train": _label_counts(train_set), "val": _label_counts(val_set)}
 
@@ -381,9 +396,9 @@ def train_prm(
         initial_val_loss = state.get("initial_val_loss")
     else:
         val_metrics = {}
-        initial_val_loss = _evaluate(model, val_enc, config.batch_tokens, pad_id, dev).get(
-            "val_loss"
-        )
+        initial_val_loss = _evaluate(
+            trainable, model, val_enc, config.batch_tokens, pad_id, dev
+        ).get("val_loss")
     model.train()
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
@@ -393,20 +408,19 @@ def train_prm(
         for b, batch in enumerate(batches):
             ids, mask, rows, cols, targets = _collate(train_enc, batch, pad_id, dev)
             with autocast(dev):
-                logits = model(input_ids=ids, attention_mask=mask).logits
-            selected = logits[rows, cols].float()
-            loss = torch.nn.functional.cross_entropy(selected, targets, weight=weight_t)
+                selected = trainable.logits_at(ids, mask, rows, cols)
+            loss = trainable.loss(selected, targets, weight=weight_t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_([p for _, p in trained], config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             loss_sum += float(loss.detach()) * int(targets.numel())
             label_sum += int(targets.numel())
             if progress is not None:
                 progress(epoch, b + 1, {"batches": len(batches), "loss": float(loss.detach())})
-        val_metrics = _evaluate(model, val_enc, config.batch_tokens, pad_id, dev)
+        val_metrics = _evaluate(trainable, model, val_enc, config.batch_tokens, pad_id, dev)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -417,14 +431,8 @@ def train_prm(
             }
         )
         logger.info("epoch %d: %s", epoch + 1, history[-1])
-        save_native_checkpoint(
-            model,
-            tokenizer,
-            out_dir,
-            separator=prm_config.separator,
-            max_length=int(prm_config.max_length),
-            max_problem_tokens=prm_config.max_problem_tokens,
-            base_model=provenance,
+        trainable.save(
+            out_dir, base_model=provenance, state_dict=merged_state_dict(model) if lora else None
         )
         _save_state(
             out_dir,

@@ -2,6 +2,7 @@
 
 from selector.scoring.adapters.base import ADAPTERS, PRMAdapter, register_adapter
 from selector.scoring.adapters.qwen_prm import QwenPRMAdapter
+from selector.scoring.adapters.skywork_prm import SkyworkPRMAdapter
 from selector.scoring.adapters.tag_token import TagTokenAdapter
 from selector.scoring.adapters.text_template import TextTemplateAdapter
 from selector.scoring.adapters.token_classification import (
@@ -13,6 +14,7 @@ __all__ = [
     "ADAPTERS",
     "PRMAdapter",
     "QwenPRMAdapter",
+    "SkyworkPRMAdapter",
     "TagTokenAdapter",
     "TextTemplateAdapter",
     "TokenClassificationAdapter",

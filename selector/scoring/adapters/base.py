@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,6 +78,13 @@ class PRMAdapter(ABC):
         # Decoder models build a KV cache unless told not to; scoring never needs one.
         params = inspect.signature(model.forward).parameters
         self._forward_kwargs: dict[str, Any] = {"use_cache": False} if "use_cache" in params else {}
+
+    @classmethod
+    def model_class(cls, weight_names: Collection[str]) -> Any:
+        """What ``from_pretrained`` builds the model with, given the checkpoint's weight names."""
+        import transformers
+
+        return getattr(transformers, cls.auto_class)
 
     # --- encoding -----------------------------------------------------------------------
     @abstractmethod

@@ -1,4 +1,10 @@
-"""Qwen2.5-Math-PRM style: chat prompt, steps joined by ``<extra_0>``, a 2-class head."""
+"""Qwen2.5-Math-PRM: chat prompt, steps joined by ``<extra_0>``, a 2-class head.
+
+Follows the model card of Qwen/Qwen2.5-Math-PRM-7B: system "Please reason step by step, and
+put your final answer within \\boxed{}.", user = the problem, assistant = the steps joined by
+``<extra_0>`` with a trailing ``<extra_0>``, rendered with the tokenizer's chat template; the
+step score is softmax over the 2 classes, P(class 1), at each ``<extra_0>``.
+"""
 
 from __future__ import annotations
 
@@ -22,21 +28,30 @@ CHATML_TEMPLATE = (
 class QwenPRMAdapter(TextTemplateAdapter):
     """Qwen2.5-Math-PRM style: chat prompt, steps joined by ``<extra_0>``, 2-class head.
 
-    Step score = P(class 1) at each ``<extra_0>``. Loaded with
-    ``AutoModelForTokenClassification`` (``num_labels=2``), never with the checkpoint's own
-    remote code.
+    Step score = P(class 1) at each ``<extra_0>``. The published checkpoint
+    (``Qwen2ForProcessRewardModel``: ``model.*`` + ``score.0/2.*``) loads into
+    :class:`~selector.scoring.heads.Qwen2ProcessRewardModel`, never with its own remote code; a
+    checkpoint with a single-Linear head (``score.weight``, what transformers'
+    ``Qwen2ForTokenClassification`` saves) loads with ``AutoModelForTokenClassification``.
     """
 
     name = "qwen-prm"
     auto_class = "AutoModelForTokenClassification"
     add_special_tokens = False  # the chat template already holds every special token
 
+    @classmethod
+    def model_class(cls, weight_names):
+        if "score.weight" in weight_names:
+            return super().model_class(weight_names)
+        from selector.scoring.heads import Qwen2ProcessRewardModel
+
+        return Qwen2ProcessRewardModel
+
     def __init__(self, model, tokenizer, config, *, device=None, path=None) -> None:
         super().__init__(model, tokenizer, config, device=device, path=path)
-        if model.config.num_labels != 2:
-            raise CheckpointError(
-                f"qwen-prm needs 2 labels, the model has {model.config.num_labels}"
-            )
+        n_labels = getattr(model, "num_labels", model.config.num_labels)
+        if n_labels != 2:
+            raise CheckpointError(f"qwen-prm needs 2 labels, the model has {n_labels}")
         self.separator = config.separator
         self.separator_id = check_token_id(tokenizer, config.separator, "step separator")
         specials = {self.separator, *tokenizer.all_special_tokens}
@@ -87,5 +102,11 @@ class QwenPRMAdapter(TextTemplateAdapter):
         return super()._fit(ids, positions, n_steps, cut)
 
     def forward_probs(self, input_ids, attention_mask, rows, cols) -> torch.Tensor:
+        return self.logits_at(input_ids, attention_mask, rows, cols).float().softmax(dim=-1)
+
+    def logits_at(self, input_ids, attention_mask, rows, cols) -> torch.Tensor:
+        """The 2 class logits at ``(rows, cols)`` (with gradients when not in inference mode)."""
+        if hasattr(self.model, "logits_at"):
+            return self.model.logits_at(input_ids, attention_mask, rows, cols)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, **self._forward_kwargs)
-        return out.logits[rows, cols].float().softmax(dim=-1)
+        return out.logits[rows, cols]

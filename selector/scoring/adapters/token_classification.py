@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
-def _assemble_steps(
+def assemble_steps(
     head: list[int], step_ids: Sequence[list[int]], sep_id: int, max_length: int
 ) -> tuple[list[int], list[int], bool]:
     """Append whole steps (each followed by ``sep_id``) to ``head`` while they fit."""
@@ -89,7 +89,7 @@ def encode_native_many(
         head = prefix + p[:cap] + mid
         steps = ids[cursor : cursor + len(s.steps)]
         cursor += len(s.steps)
-        tokens, positions, truncated = _assemble_steps(head, steps, sep_id, max_length)
+        tokens, positions, truncated = assemble_steps(head, steps, sep_id, max_length)
         out.append(EncodedSample(tokens, positions, len(s.steps), truncated or len(p) > cap))
     return out
 

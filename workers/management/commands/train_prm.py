@@ -32,7 +32,12 @@ class Command(StepwiseCommand):
         parser.add_argument(
             "--campaign", required=True, metavar="SLUG", help="Whose labels to train on."
         )
-        parser.add_argument("--base", metavar="PATH", help="Native checkpoint to fine-tune.")
+        parser.add_argument(
+            "--base",
+            metavar="PATH",
+            help="Directory to start from: a native checkpoint, a published PRM (qwen-prm, "
+            "skywork-prm) or any local Hugging Face encoder/decoder (a 3-class head is added).",
+        )
         parser.add_argument("--epochs", type=int, metavar="N", help="Default: the campaign's.")
         parser.add_argument(
             "--prm800k",
