@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from annotate.checkpoints import register_checkpoint, validate_checkpoint_dir
+from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign
 from selector.scoring.inspection import KNOWN_ADAPTERS
 
 
-class Command(BaseCommand):
+class Command(StepwiseCommand):
     help = "Validate a PRM directory and register it as a checkpoint of a campaign."
 
     def add_arguments(self, parser):

@@ -20,7 +20,7 @@ from selector.training import (  # noqa: E402
     default_base,
     train_prm,
 )
-from tests.selector_prm.published import (  # noqa: E402
+from tests.selector.prm.published import (  # noqa: E402
     bpe_tokenizer,
     qwen_prm_checkpoint,
     skywork_prm_checkpoint,

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from selector.scoring import CheckpointError, load_adapter  # noqa: E402
 from selector.scoring.inspection import inspect_checkpoint  # noqa: E402
-from tests.selector_prm.published import (  # noqa: E402
+from tests.selector.prm.published import (  # noqa: E402
     qwen_prm_checkpoint,
     qwen_prm_reference,
     skywork_prm_checkpoint,

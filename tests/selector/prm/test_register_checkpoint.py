@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from annotate.models import Campaign, Checkpoint
-from tests.selector_prm.published import qwen_prm_checkpoint, skywork_prm_checkpoint
+from tests.selector.prm.published import qwen_prm_checkpoint, skywork_prm_checkpoint
 
 pytestmark = pytest.mark.django_db
 
