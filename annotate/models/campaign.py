@@ -6,6 +6,10 @@ from django.db.models import Q
 
 from selector.promotion import metric_choices
 
+#: The control arm's share for campaigns created through the admin or the API; the column's
+#: own default stays 0 so campaigns made in code select exactly as DESIGN's rules say.
+DEFAULT_UNIFORM_FRACTION = 0.1
+
 
 class Campaign(models.Model):
     """A labeling effort over one pool of problems and samples, with its selection settings."""
@@ -31,6 +35,12 @@ class Campaign(models.Model):
     )
     max_per_problem = models.PositiveIntegerField(
         null=True, blank=True, help_text="Cap per problem; empty means no cap."
+    )
+    uniform_fraction = models.FloatField(
+        default=0.0,
+        help_text="Share of every generation's K drawn uniformly at random from the pool: the "
+        "control arm that shows whether active selection pays (new campaigns get "
+        f"{DEFAULT_UNIFORM_FRACTION}).",
     )
     qc_rate = models.FloatField(
         "QC rate", default=0.0, help_text="Share of tasks served as gold quality-control items."
@@ -96,6 +106,10 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(wrong_fraction__gte=0) & Q(wrong_fraction__lte=1),
                 name="campaign_wrong_fraction_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(uniform_fraction__gte=0) & Q(uniform_fraction__lte=1),
+                name="campaign_uniform_fraction_0_1",
             ),
             models.CheckConstraint(
                 condition=Q(qc_rate__gte=0) & Q(qc_rate__lte=1), name="campaign_qc_rate_0_1"
