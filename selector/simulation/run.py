@@ -73,6 +73,7 @@ from selector.training import (
     TrainingExample,
     example_from_first_error,
     train_prm,
+    unit_hash,
     validation_keys,
 )
 
@@ -409,8 +410,13 @@ def _train_and_measure(
     seconds = time.perf_counter() - t0
     adapter = load_adapter(out_dir, device=config.device)
     threshold_examples, test_examples = eval_examples
+    # Step AUC and loss need no threshold: all held-out problems.
     metrics = evaluate_checkpoint(
-        adapter, labeled=test_examples, best_of_n=best_of_n or None, trials=50, seed=seed
+        adapter,
+        labeled=[*threshold_examples, *test_examples],
+        best_of_n=best_of_n or None,
+        trials=50,
+        seed=seed,
     )
     # F1 at the threshold that is best on the threshold-choosing half of the held-out problems.
     threshold = choose_threshold(*_first_error_inputs(adapter, threshold_examples))
@@ -495,7 +501,8 @@ def run_simulation(
         raise ValueError(f"budget {config.budget} exceeds the pool of {len(pool)} solutions")
     # Half the held-out problems choose the F1 threshold, the other half measure.
     examples = [i.example() for i in eval_items if i.steps]
-    threshold_problems = validation_keys({e.problem for e in examples}, 0.5)
+    # Alternate problems in hash order: two halves of equal size, stable across runs.
+    threshold_problems = set(sorted({e.problem for e in examples}, key=unit_hash)[::2])
     eval_examples = (
         [e for e in examples if e.problem in threshold_problems],
         [e for e in examples if e.problem not in threshold_problems],
