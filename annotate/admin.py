@@ -19,6 +19,7 @@ from annotate.models import (
     Selection,
     StepRating,
 )
+from annotate.models.campaign import DEFAULT_UNIFORM_FRACTION
 from annotate.retraining import start_retraining
 from annotate.schedules import ensure_campaign_schedule
 
@@ -54,6 +55,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "k",
                     "wrong_fraction",
                     "max_per_problem",
+                    "uniform_fraction",
                     "score_aggregation",
                     "neutral_is_positive",
                     "active_checkpoint",
@@ -139,6 +141,12 @@ class CampaignAdmin(admin.ModelAdmin):
             task = ensure_campaign_schedule(campaign)
             message = f"{campaign.slug}: retraining schedule “{task.name}”."
             self.message_user(request, message, messages.SUCCESS)
+
+    def get_changeform_initial_data(self, request):
+        return {
+            "uniform_fraction": DEFAULT_UNIFORM_FRACTION,
+            **super().get_changeform_initial_data(request),
+        }
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_problems=Count("problems"))

@@ -89,6 +89,7 @@ class Preview:
     wrong: np.ndarray
     pool_size: int
     extras: dict[str, Any] = field(default_factory=dict)
+    uniform: np.ndarray | None = None  # bool, the control arm's picks (None: all active)
 
     def __len__(self) -> int:
         return len(self.sample)
@@ -348,9 +349,11 @@ def preview_selection(
     k: int | None = None,
     wrong_fraction: float | None = None,
     max_per_problem: int | None = None,
+    generation_number: int | None = None,
 ) -> Preview:
-    """What `open_generation` would select now, without writing anything."""
-    from selector.selection import select
+    """What `open_generation` would select now, without writing anything; the control arm's
+    draw is seeded by the campaign and `generation_number` (default: the next one)."""
+    from selector.selection import select_arms
 
     params = selection_params(
         campaign,
@@ -366,7 +369,9 @@ def preview_selection(
             "no imported scores: no sample in the pool has a verifier_score; "
             "try --scores active (or a checkpoint id)"
         )
-    picked = select(
+    if generation_number is None:
+        generation_number = campaign.next_generation_number()
+    picked, uniform = select_arms(
         pool.problem,
         pool.sample,
         pool.score,
@@ -374,6 +379,8 @@ def preview_selection(
         pool.fingerprint,
         excluded_problems=pool.excluded_problems,
         excluded_fingerprints=pool.excluded_fingerprints,
+        uniform_fraction=campaign.uniform_fraction,
+        seed=uniform_seed(campaign, generation_number),
         **params,
     )
     return Preview(
@@ -389,7 +396,14 @@ def preview_selection(
         score=pool.score[picked],
         wrong=pool.wrong[picked],
         pool_size=len(pool),
+        uniform=uniform,
     )
+
+
+def uniform_seed(campaign: Campaign, number: int) -> int:
+    """The control arm's seed for one generation: the same draw for its preview and opening."""
+    digest = hashlib.blake2b(f"{campaign.pk}/{number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 @transaction.atomic
@@ -435,6 +449,7 @@ def open_generation(
         k=k,
         wrong_fraction=wrong_fraction,
         max_per_problem=max_per_problem,
+        generation_number=None if generation is None else generation.number,
     )
     if len(preview) == 0 and not allow_empty:
         raise SelectionError(f"nothing to select in campaign {locked.slug}")
@@ -468,6 +483,8 @@ def open_generation(
         ],
         batch_size=2000,
     )
+    uniform = np.zeros(len(preview), bool) if preview.uniform is None else preview.uniform
+    arms = {False: Assignment.Arm.ACTIVE, True: Assignment.Arm.UNIFORM}
     Assignment.objects.bulk_create(
         [
             Assignment(
@@ -475,8 +492,9 @@ def open_generation(
                 sample_id=int(s),
                 kind=Assignment.Kind.REGULAR,
                 state=Assignment.State.OPEN,
+                arm=arms[bool(u)],
             )
-            for s in preview.sample
+            for s, u in zip(preview.sample, uniform, strict=True)
             for _ in range(locked.overlap)
         ],
         batch_size=2000,

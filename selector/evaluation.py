@@ -221,6 +221,27 @@ def first_error_metrics(
     }
 
 
+def choose_threshold(
+    step_scores: Sequence[Sequence[float]],
+    first_errors: Sequence[int],
+    candidates: Sequence[float] | None = None,
+) -> float:
+    """The step-score threshold with the best first-error F1 on these (validation) samples;
+    ties go to the threshold nearest 0.5. Default candidates: 0.5 and 99 quantiles of the
+    scores, so an imbalanced set is not stuck at a fixed 0.5 that predicts no error."""
+    flat = np.array([x for scores in step_scores for x in scores], dtype=float)
+    if candidates is None:
+        quantiles = np.quantile(flat, np.linspace(0.01, 0.99, 99)) if len(flat) else []
+        candidates = sorted({0.5, *(float(q) + 1e-9 for q in quantiles)})
+    best, best_key = 0.5, None
+    for threshold in candidates:
+        f1 = first_error_metrics(step_scores, first_errors, threshold=threshold)["f1"]
+        key = (-1.0 if f1 is None else f1, -abs(threshold - 0.5))
+        if best_key is None or key > best_key:
+            best, best_key = float(threshold), key
+    return best
+
+
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``; tied values share the mean of the ranks they span."""
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)

@@ -22,8 +22,11 @@ the stage it left and repeats nothing.
 
 Validation data is the same for every checkpoint of a campaign: a problem is held out iff a
 hash of its text falls below `VAL_FRACTION` (`validation_keys`), so a problem once held out
-stays held out as labels accumulate, no loop checkpoint ever trains on it, and the gate's two
-evaluations see exactly the same labeled steps.
+stays held out as labels accumulate, no checkpoint ever trains on it (the pipeline's bootstrap
+checkpoint included: it holds out `validation_keys` too), and the gate's two evaluations see
+exactly the same labeled steps. The gate also reports both checkpoints on the uniform control
+arm's labels of those problems (`uniform_examples`): labels no strategy chose, so an unbiased
+estimate of quality on the pool.
 
 Triggers (`due_generations`, run by the beat task `check_retraining`): a campaign with
 `auto_retrain` whose newest generation is open and has `retrain_label_target` finished labels
@@ -116,6 +119,19 @@ def campaign_examples(
     return [e for e in examples if e.problem not in test]
 
 
+def uniform_examples(
+    campaign: Campaign, examples: Sequence[TrainingExample]
+) -> list[TrainingExample]:
+    """The `examples` that label samples the uniform control arm drew."""
+    drawn = Label.objects.finished().regular().for_campaign(campaign)
+    drawn = drawn.filter(assignment__arm=Assignment.Arm.UNIFORM)
+    keys = {
+        (problem, tuple(steps))
+        for problem, steps in drawn.values_list("sample__problem__problem", "sample__steps")
+    }
+    return [e for e in examples if (e.problem, tuple(e.steps)) in keys]
+
+
 @dataclass
 class EvaluationData:
     """One evaluation set: what every checkpoint compared in a gate is scored on."""
@@ -124,10 +140,16 @@ class EvaluationData:
     best_of_n: list = field(default_factory=list)  # GradedSolution of test problems
     first_error: list = field(default_factory=list)  # FirstErrorSample from gold items
     description: dict[str, Any] = field(default_factory=dict)
+    uniform: list = field(default_factory=list)  # the `labeled` the uniform arm drew
 
     @property
     def empty(self) -> bool:
         return not (self.labeled or self.best_of_n or self.first_error)
+
+    def uniform_arm(self) -> EvaluationData:
+        """Only the uniform control arm's validation labels."""
+        description = {"n_uniform_examples": len(self.uniform)}
+        return EvaluationData(labeled=list(self.uniform), description=description)
 
 
 def evaluation_data(
@@ -144,6 +166,7 @@ def evaluation_data(
         examples = campaign_examples(campaign)
     held = validation_keys({e.key for e in examples}, val_fraction)
     labeled = [e for e in examples if e.key in held]
+    uniform = uniform_examples(campaign, labeled)
 
     rows = (
         Sample.objects.for_campaign(campaign)
@@ -185,8 +208,9 @@ def evaluation_data(
         "n_test_problems": len(chosen),
         "n_test_samples": len(best_of_n),
         "n_gold": len(gold_first_errors),
+        "n_uniform_examples": len(uniform),
     }
-    return EvaluationData(labeled, best_of_n, gold_first_errors, description)
+    return EvaluationData(labeled, best_of_n, gold_first_errors, description, uniform)
 
 
 def _normalize_answer(answer: str) -> str:
@@ -420,6 +444,7 @@ def compare_with_active(
         "active": active_summary,
         "active_checkpoint": active.pk if active else None,
         "decision": None,
+        "uniform_arm": uniform_arm_report(candidate, active, campaign, data),
     }
     with transaction.atomic():
         locked = Checkpoint.objects.select_for_update().get(pk=candidate.pk)
@@ -427,6 +452,21 @@ def compare_with_active(
         locked.save(update_fields=["metrics"])
     candidate.metrics = locked.metrics
     return gate
+
+
+def uniform_arm_report(
+    candidate: Checkpoint, active: Checkpoint | None, campaign: Campaign, data: EvaluationData
+) -> dict[str, Any] | None:
+    """Both checkpoints' summaries on the uniform arm's validation labels; None without any."""
+    if not data.uniform:
+        return None
+    uniform = data.uniform_arm()
+    report: dict[str, Any] = {"n_examples": len(uniform.labeled)}
+    for name, checkpoint in (("candidate", candidate), ("active", active)):
+        if checkpoint is not None:
+            metrics = evaluate(checkpoint, uniform, aggregation=campaign.score_aggregation)
+            report[name] = metrics["summary"]
+    return report
 
 
 def evaluate_for_gate(checkpoint_id: int, *, trials: int = BEST_OF_N_TRIALS) -> bool:

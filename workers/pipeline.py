@@ -38,8 +38,8 @@ from django.utils import timezone
 
 from annotate.generations import PipelineError, SelectionError, open_generation, pool_samples
 from annotate.models import Campaign, Checkpoint, Generation, Problem, Sample, Score
+from workers.loop import campaign_examples, validation_keys
 from workers.models import ScoringChunk
-from workers.training_data import campaign_training_examples
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
     options = dict(settings.STEPWISE_BOOTSTRAP)
     name = f"bootstrap-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     out_dir = Checkpoint.directory_for(campaign, name)
-    examples = [e for e in campaign_training_examples(campaign) if e.steps]
+    examples = campaign_examples(campaign)
     if not examples:
         build_bootstrap_model(_campaign_texts(campaign), out_dir, **options)
         return name, out_dir, {"labels": 0, "bootstrap": options}, 0
@@ -104,8 +104,11 @@ def build_bootstrap_files(campaign: Campaign) -> tuple[str, Path, dict[str, Any]
     # The tokenizer sees the whole pool's text, not only the few labeled solutions.
     init_dir = Checkpoint.directory_for(campaign, f"{name}-init")
     build_bootstrap_model(_campaign_texts(campaign), init_dir, **options)
+    # The loop's held-out problems, never a random split: no checkpoint trains on them.
+    held = validation_keys({e.key for e in examples})
     result = train_prm(
-        examples, TrainingConfig(out_dir=out_dir, base=init_dir, epochs=BOOTSTRAP_EPOCHS)
+        examples,
+        TrainingConfig(out_dir=out_dir, base=init_dir, val_problems=held, epochs=BOOTSTRAP_EPOCHS),
     )
     shutil.rmtree(init_dir, ignore_errors=True)
     record = {**result.to_json(), "bootstrap": options}

@@ -19,6 +19,7 @@ from annotate.models import (
     Score,
     StepRating,
 )
+from annotate.models.campaign import DEFAULT_UNIFORM_FRACTION
 
 # --- campaigns ----------------------------------------------------------------------------
 
@@ -28,6 +29,7 @@ CAMPAIGN_SETTINGS = [
     "k",
     "wrong_fraction",
     "max_per_problem",
+    "uniform_fraction",
     "qc_rate",
     "overlap",
     "lease_minutes",
@@ -71,6 +73,10 @@ class CampaignDetailSerializer(serializers.ModelSerializer):
 
 
 class CampaignCreateSerializer(serializers.ModelSerializer):
+    uniform_fraction = serializers.FloatField(
+        default=DEFAULT_UNIFORM_FRACTION, min_value=0.0, max_value=1.0
+    )
+
     class Meta:
         model = Campaign
         fields = ["slug", "name", "guidelines", *CAMPAIGN_SETTINGS]

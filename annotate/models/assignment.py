@@ -44,6 +44,13 @@ class Assignment(models.Model):
         QUALITY_CONTROL = "qc", "Quality control gold"
         SCREENING = "screening", "Screening gold"
 
+    class Arm(models.TextChoices):
+        """Which selection drew the sample (`selector.selection.select_arms`); never shown to
+        labelers."""
+
+        ACTIVE = "active"
+        UNIFORM = "uniform", "Uniform control"
+
     LIVE_STATES = (State.OPEN, State.IN_PROGRESS)
 
     generation = models.ForeignKey(
@@ -67,6 +74,7 @@ class Assignment(models.Model):
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.REGULAR)
     state = models.CharField(max_length=12, choices=State, default=State.OPEN)
     reason = models.CharField(max_length=12, choices=Reason, blank=True)
+    arm = models.CharField(max_length=8, choices=Arm, default=Arm.ACTIVE)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

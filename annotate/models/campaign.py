@@ -11,6 +11,10 @@ from selector.generation.config import BACKENDS, GeneratorConfig
 from selector.generation.prompt import DEFAULT_PROMPT, SPLIT_RULES
 from selector.promotion import metric_choices
 
+#: The control arm's share for campaigns created through the admin or the API; the column's
+#: own default stays 0 so campaigns made in code select exactly as DESIGN's rules say.
+DEFAULT_UNIFORM_FRACTION = 0.1
+
 
 # Field validators speak the field's language next to the field; the CHECK constraints below
 # stay as the database's guarantee (and are skipped once a field already has its error).
@@ -60,6 +64,12 @@ class Campaign(models.Model):
         blank=True,
         validators=[at_least(1, "Max per problem")],
         help_text="Cap per problem; empty means no cap.",
+    )
+    uniform_fraction = models.FloatField(
+        default=0.0,
+        help_text="Share of every generation's K drawn uniformly at random from the pool: the "
+        "control arm that shows whether active selection pays (new campaigns get "
+        f"{DEFAULT_UNIFORM_FRACTION}).",
     )
     qc_rate = models.FloatField(
         "QC rate",
@@ -190,6 +200,10 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(wrong_fraction__gte=0) & Q(wrong_fraction__lte=1),
                 name="campaign_wrong_fraction_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(uniform_fraction__gte=0) & Q(uniform_fraction__lte=1),
+                name="campaign_uniform_fraction_0_1",
             ),
             models.CheckConstraint(
                 condition=Q(qc_rate__gte=0) & Q(qc_rate__lte=1), name="campaign_qc_rate_0_1"

@@ -284,36 +284,9 @@ def _take_first(mask: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def select_with_phases(
-    problem: np.ndarray,
-    order: np.ndarray,
-    score: np.ndarray,
-    wrong: np.ndarray,
-    fingerprint: np.ndarray,
-    *,
-    strategy: Strategy,
-    k: int,
-    wrong_fraction: float,
-    max_per_problem: int | None = None,
-    excluded: np.ndarray | None = None,
-    excluded_problems: np.ndarray | None = None,
-    excluded_fingerprints: np.ndarray | None = None,
-) -> Picks:
-    """`select`, also saying which picks came from the wrong-answer phase."""
-    params = SelectionParams(strategy, k, wrong_fraction, max_per_problem)
-    inp = _check_inputs(
-        problem,
-        order,
-        score,
-        wrong,
-        fingerprint,
-        excluded,
-        excluded_problems,
-        excluded_fingerprints,
-    )
-    problem, order, score, wrong = inp.problem, inp.order, inp.score, inp.wrong
-    empty = Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
-
+def _eligible(inp: _Inputs) -> np.ndarray:
+    """Indices of the pool (decisions 1 and 2 of the module docstring), in import order."""
+    problem, order, score = inp.problem, inp.order, inp.score
     # 1. Eligible by score and exclusion, laid out in import order so stable sorts break ties.
     ok = ~np.isnan(score)
     if inp.excluded is not None:
@@ -344,14 +317,69 @@ def select_with_phases(
         xp.append(problem[ex])
         xh.append(hi[ex])
         xl.append(lo[ex])
-    p = problem[idx]
     keep = _dedup_keep(
-        p, hi[idx], lo[idx], np.concatenate(xp), np.concatenate(xh), np.concatenate(xl)
+        problem[idx], hi[idx], lo[idx], np.concatenate(xp), np.concatenate(xh), np.concatenate(xl)
     )
-    del hi, lo
-    if keep is not None:
-        idx, p = idx[keep], p[keep]
-        del keep
+    return idx if keep is None else idx[keep]
+
+
+def eligible(
+    problem: np.ndarray,
+    order: np.ndarray,
+    score: np.ndarray,
+    wrong: np.ndarray,
+    fingerprint: np.ndarray,
+    *,
+    excluded: np.ndarray | None = None,
+    excluded_problems: np.ndarray | None = None,
+    excluded_fingerprints: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices (int64, import order) of the samples any strategy may pick: the pool of
+    DESIGN.md "Selection" (scored, not excluded, deduplicated). Same inputs as `select`."""
+    inp = _check_inputs(
+        problem,
+        order,
+        score,
+        wrong,
+        fingerprint,
+        excluded,
+        excluded_problems,
+        excluded_fingerprints,
+    )
+    return _eligible(inp)
+
+
+def select_with_phases(
+    problem: np.ndarray,
+    order: np.ndarray,
+    score: np.ndarray,
+    wrong: np.ndarray,
+    fingerprint: np.ndarray,
+    *,
+    strategy: Strategy,
+    k: int,
+    wrong_fraction: float,
+    max_per_problem: int | None = None,
+    excluded: np.ndarray | None = None,
+    excluded_problems: np.ndarray | None = None,
+    excluded_fingerprints: np.ndarray | None = None,
+) -> Picks:
+    """`select`, also saying which picks came from the wrong-answer phase."""
+    params = SelectionParams(strategy, k, wrong_fraction, max_per_problem)
+    inp = _check_inputs(
+        problem,
+        order,
+        score,
+        wrong,
+        fingerprint,
+        excluded,
+        excluded_problems,
+        excluded_fingerprints,
+    )
+    problem, score, wrong = inp.problem, inp.score, inp.wrong
+    empty = Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    idx = _eligible(inp)
+    p = problem[idx]
     if len(idx) == 0:
         return empty
 

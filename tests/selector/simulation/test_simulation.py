@@ -17,7 +17,7 @@ from selector import simulation
 from selector.selection import fingerprints_to_array, steps_fingerprint
 from selector.simulation import SimItem, SimRow, choose, efficiency_ratio, labels_to_reach
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -51,21 +51,34 @@ from typing import Any
 
 import numpy as np
 
-from selector.evaluation import GradedSolution, evaluate_checkpoint, step_class_probs
+from selector.evaluation import (
+    GradedSolution,
+    choose_threshold,
+    evaluate_checkpoint,
+    first_error_metrics,
+    processbench_label,
+    step_class_probs,
+)
 from selector.promotion import METRICS as PROMOTION_METRICS
+from selector.ratings import first_error
 from selector.scoring.bootstrap import build_bootstrap_model
 from selector.scoring.loading import get_adapter, load_adapter
 from selector.selection import fingerprints_to_array, select, steps_fingerprint
+from selector.simulation.bases import native_from_base
+from selector.simulation.efficiency import bootstrap_ratio
 from selector.training import (
     BOOTSTRAP_LR,
+    FINETUNE_LR,
     TrainingConfig,
     TrainingExample,
     example_from_first_error,
     train_prm,
+    unit_hash,
     validation_keys,
 )
 
 logger = logging.getLogger(__name__)
+
 
 STRATEGIES = ("per_problem", "global", "random")
 METRICS = ("step_auc", "f1", "val_loss")
@@ -115,7 +128,8 @@ class SimConfig:
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
     metric: str = "step_auc"
     device: str | None = None
-    lr: float | None = None  # None: the bootstrap learning rate
+    lr: float | None = None  # None: the bootstrap (or, with `base`, fine-tuning) rate
+    base: str | None = None  # a pretrained encoder or native PRM; None: a bootstrap encoder
 
     def batches(self) -> list[int]:
         """Labels added per round: equal shares, the remainder spread over the first rounds."""
@@ -366,6 +380,7 @@ class SimRow:
     acc_correct: float | None
     best_of_n: float | None = None
     train_seconds: float = 0.0
+    threshold: float | None = None
 
 
 def _train_and_measure(
@@ -386,7 +401,7 @@ def _train_and_measure(
             base=init_dir,
             val_problems=0.0,
             epochs=config.epochs,
-            lr=config.lr or BOOTSTRAP_LR,
+            lr=config.lr or (FINETUNE_LR if config.base else BOOTSTRAP_LR),
             batch_tokens=config.batch_tokens,
             seed=seed,
             device=config.device,
@@ -394,10 +409,34 @@ def _train_and_measure(
     )
     seconds = time.perf_counter() - t0
     adapter = load_adapter(out_dir, device=config.device)
+    threshold_examples, test_examples = eval_examples
+    # Step AUC and loss need no threshold: all held-out problems.
     metrics = evaluate_checkpoint(
-        adapter, labeled=eval_examples, best_of_n=best_of_n or None, trials=50, seed=seed
+        adapter,
+        labeled=[*threshold_examples, *test_examples],
+        best_of_n=best_of_n or None,
+        trials=50,
+        seed=seed,
+    )
+    # F1 at the threshold that is best on the threshold-choosing half of the held-out problems.
+    threshold = choose_threshold(*_first_error_inputs(adapter, threshold_examples))
+    scores, truths = _first_error_inputs(adapter, test_examples)
+    metrics["threshold"] = threshold
+    metrics.setdefault("labeled", {})["first_error"] = first_error_metrics(
+        scores, truths, threshold=threshold
     )
     return adapter, metrics, seconds
+
+
+def _first_error_inputs(adapter: Any, examples: Sequence[TrainingExample]):
+    """Step scores and ProcessBench first-error labels of rated examples."""
+    scored = adapter.score([(e.problem, e.steps) for e in examples])
+    scores = [r.step_scores for r in scored]
+    truths = [
+        processbench_label(first_error(e.ratings[: len(s)]))
+        for e, s in zip(examples, scores, strict=True)
+    ]
+    return scores, truths
 
 
 def _row(seed, strategy, rnd, items, metrics, seconds) -> SimRow:
@@ -418,6 +457,7 @@ def _row(seed, strategy, rnd, items, metrics, seconds) -> SimRow:
         acc_correct=fe.get("acc_correct"),
         best_of_n=curves["prm"][-1][1] if curves.get("prm") else None,
         train_seconds=round(seconds, 2),
+        threshold=metrics.get("threshold"),
     )
 
 
@@ -459,7 +499,14 @@ def run_simulation(
         raise ValueError("need problems both in the evaluation set and in the pool")
     if config.budget > len(pool):
         raise ValueError(f"budget {config.budget} exceeds the pool of {len(pool)} solutions")
-    eval_examples = [i.example() for i in eval_items if i.steps]
+    # Half the held-out problems choose the F1 threshold, the other half measure.
+    examples = [i.example() for i in eval_items if i.steps]
+    # Alternate problems in hash order: two halves of equal size, stable across runs.
+    threshold_problems = set(sorted({e.problem for e in examples}, key=unit_hash)[::2])
+    eval_examples = (
+        [e for e in examples if e.problem in threshold_problems],
+        [e for e in examples if e.problem not in threshold_problems],
+    )
     by_problem: dict[str, list[SimItem]] = {}
     for i in eval_items:
         if i.is_correct is not None and i.answer is not None:
@@ -482,7 +529,11 @@ def run_simulation(
     for seed in config.seeds:
         seed_dir = work_dir / f"seed{seed}"
         init_dir = seed_dir / "init"
-        build_bootstrap_model(texts, init_dir, seed=seed, **config.model)
+        if config.base:
+            max_length = config.model["max_length"]
+            init_dir = native_from_base(config.base, init_dir, seed=seed, max_length=max_length)
+        else:
+            build_bootstrap_model(texts, init_dir, seed=seed, **config.model)
         rng = random.Random(seed)
         first = sorted(rng.sample(range(len(pool)), batches[0]))
         first_items = [pool[i] for i in first]
@@ -590,6 +641,24 @@ def ratios(rows: Sequence[SimRow], metric: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def fitted_ratios(rows: Sequence[SimRow], metric: str) -> dict[str, dict[str, Any]]:
+    """PRM800K's ratio of each strategy against random from fitted log curves, with a
+    bootstrap interval over seeds (`selector.simulation.efficiency`)."""
+    curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for r in rows:
+        value = getattr(r, metric)
+        if value is not None and not math.isnan(value):
+            curves.setdefault(r.strategy, {}).setdefault(r.seed, []).append((r.labels, value))
+    if "random" not in curves:
+        return {}
+    higher = PROMOTION_METRICS[_PROMOTION_NAME[metric]].higher_is_better
+    return {
+        strategy: bootstrap_ratio(curves, strategy, higher_is_better=higher)
+        for strategy in curves
+        if strategy != "random"
+    }
+
+
 def write_outputs(
     rows: Sequence[SimRow],
     config: SimConfig,
@@ -613,6 +682,7 @@ def write_outputs(
         "config": {**asdict(config), "batches": config.batches()},
         "seconds": round(seconds, 1),
         "ratios": {m: ratios(rows, m) for m in METRICS},
+        "fitted_ratios": {m: fitted_ratios(rows, m) for m in ("step_auc", "f1")},
         "curves": {m: mean_curves(rows, m) for m in METRICS},
         "data": data or {},
         **(extra or {}),
@@ -650,8 +720,9 @@ def markdown_summary(rows: Sequence[SimRow], summary: dict[str, Any]) -> str:
         "Data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["data"].items()),
         "",
         "Quality on the held-out problems (mean over seeds): step AUC (positive = not "
-        "negative), ProcessBench first-error F1 (step predicted wrong when 1 − P(negative) "
-        "< 0.5), validation cross-entropy.",
+        "negative), ProcessBench first-error F1 (a step is predicted wrong when 1 − "
+        "P(negative) is below the threshold with the best F1 on the other half of the "
+        "held-out problems, chosen again after every round), validation cross-entropy.",
         "",
         "| strategy | round | labels | with error | step AUC | F1 | acc. err. | acc. correct "
         "| val loss |",
@@ -689,7 +760,19 @@ def markdown_summary(rows: Sequence[SimRow], summary: dict[str, Any]) -> str:
             f"{_fmt((val.get('first_error') or {}).get('f1'))}. Its labels: the first step "
             f"with P(negative) > {TEACHER_THRESHOLD}.",
         ]
-    lines += ["", "## Data-efficiency ratio against random", ""]
+    lines += [
+        "",
+        "## Data-efficiency ratio, PRM800K's way",
+        "",
+        "Labels uniform (random) selection needs to reach each strategy's quality at its final "
+        "budget, from least-squares fits of quality against ln(labels); 95% bootstrap "
+        "interval over seeds.",
+        "",
+    ]
+    for metric, by_strategy in summary["fitted_ratios"].items():
+        for strategy, info in by_strategy.items():
+            lines.append(f"- {strategy}, {metric}: {_fitted_text(info)}")
+    lines += ["", "## Data-efficiency ratio against random (interpolated, final round)", ""]
     for metric, by_strategy in summary["ratios"].items():
         for strategy, info in by_strategy.items():
             lines.append(
@@ -698,6 +781,19 @@ def markdown_summary(rows: Sequence[SimRow], summary: dict[str, Any]) -> str:
                 f"{info['random_final_quality']:.3f}); ratio {_ratio_text(info)}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _fitted_text(info: dict[str, Any]) -> str:
+    if info["verdict"] == "no ratio":
+        return (
+            "no ratio: random's fitted curve does not rise with labels, so this run cannot "
+            "separate the strategies"
+        )
+    low, high = info["ci"]
+    text = f"{info['ratio']:.2f}× (95% CI {low:.2f}–{high:.2f}, {info['seeds']} seeds)"
+    if info["verdict"] == "cannot separate":
+        return text + ": the interval holds 1, this run cannot separate it from random"
+    return f"{text}: {info['verdict']} than random"
 
 
 def _mean_sd(group: Sequence[SimRow], attr: str) -> str:
