@@ -26,13 +26,17 @@ class Command(StepwiseCommand):
     help = "Validate a PRM directory and register it as a checkpoint of a campaign."
 
     def add_arguments(self, parser):
-        parser.add_argument("path", metavar="PATH")
-        parser.add_argument("--campaign", required=True, metavar="SLUG")
+        parser.add_argument("path", metavar="PATH", help="The model directory, as downloaded.")
+        parser.add_argument(
+            "--campaign", required=True, metavar="SLUG", help="Campaign to register it for."
+        )
         parser.add_argument("--adapter", choices=KNOWN_ADAPTERS, help="Default: from the files.")
         parser.add_argument("--name", metavar="N", help="Default: the directory's name.")
         parser.add_argument("--activate", action="store_true", help="Score the pool with it.")
         parser.add_argument("--load", action="store_true", help="Also load the weights once.")
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument(
+            "--json", action="store_true", help='Print {"checkpoint", "adapter", "parameters"}.'
+        )
 
     def handle(self, *args, **opts):
         campaign = Campaign.objects.filter(slug=opts["campaign"]).first()

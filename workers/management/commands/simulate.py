@@ -37,7 +37,10 @@ class Command(StepwiseCommand):
     def add_arguments(self, parser):
         data = Path(settings.BASE_DIR) / "data"
         parser.add_argument(
-            "--source", choices=["processbench", "teacher", "synthetic"], default="processbench"
+            "--source",
+            choices=["processbench", "teacher", "synthetic"],
+            default="processbench",
+            help="Where step truth comes from: expert labels, a teacher PRM, or generated.",
         )
         parser.add_argument(
             "--base",
@@ -48,7 +51,11 @@ class Command(StepwiseCommand):
         parser.add_argument("--problems", type=int, default=40, help="--source synthetic")
         parser.add_argument("--per-problem", type=int, default=1000, help="--source synthetic")
         parser.add_argument("--error-rate", type=float, default=0.5, help="--source synthetic")
-        parser.add_argument("--data", default=str(data / "processbench_math.jsonl"))
+        parser.add_argument(
+            "--data",
+            default=str(data / "processbench_math.jsonl"),
+            help="ProcessBench JSONL (--source processbench).",
+        )
         parser.add_argument("--teacher", metavar="PATH", help="Teacher PRM (--source teacher).")
         parser.add_argument(
             "--train-teacher",
@@ -56,26 +63,75 @@ class Command(StepwiseCommand):
             help="First train the teacher at --teacher on ProcessBench's expert labels "
             "(--data), with --teacher-hidden/--teacher-layers/--max-length.",
         )
-        parser.add_argument("--teacher-hidden", type=int, default=64)
-        parser.add_argument("--teacher-layers", type=int, default=2)
-        parser.add_argument("--teacher-epochs", type=int, default=6)
-        parser.add_argument("--pool", default=str(data / "math_cot_samples.jsonl"))
-        parser.add_argument("--threshold", type=float, default=simulation.TEACHER_THRESHOLD)
-        parser.add_argument("--strategies", default=",".join(simulation.STRATEGIES))
-        parser.add_argument("--budget", type=int, default=400)
-        parser.add_argument("--rounds", type=int, default=5)
-        parser.add_argument("--seeds", default="0,1,2")
-        parser.add_argument("--epochs", type=int, default=6)
-        parser.add_argument("--k-per-problem", type=int, default=1)
-        parser.add_argument("--eval-fraction", type=float, default=0.2)
-        parser.add_argument("--limit", type=int, help="Use only the first N solutions.")
-        parser.add_argument("--hidden", type=int, default=simulation.DEFAULT_MODEL["hidden"])
-        parser.add_argument("--layers", type=int, default=simulation.DEFAULT_MODEL["layers"])
         parser.add_argument(
-            "--max-length", type=int, default=simulation.DEFAULT_MODEL["max_length"]
+            "--teacher-hidden", type=int, default=64, help="Teacher width (--train-teacher)."
+        )
+        parser.add_argument(
+            "--teacher-layers", type=int, default=2, help="Teacher layers (--train-teacher)."
+        )
+        parser.add_argument(
+            "--teacher-epochs", type=int, default=6, help="Teacher epochs (--train-teacher)."
+        )
+        parser.add_argument(
+            "--pool",
+            default=str(data / "math_cot_samples.jsonl"),
+            help="Solutions the teacher labels (--source teacher).",
+        )
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            default=simulation.TEACHER_THRESHOLD,
+            help="Teacher step score below which a step is wrong.",
+        )
+        parser.add_argument(
+            "--strategies",
+            default=",".join(simulation.STRATEGIES),
+            help="Comma-separated strategies to compare.",
+        )
+        parser.add_argument(
+            "--budget", type=int, default=400, help="Labels per run, spread over --rounds."
+        )
+        parser.add_argument(
+            "--rounds", type=int, default=5, help="Select-label-retrain rounds per run."
+        )
+        parser.add_argument(
+            "--seeds",
+            default="0,1,2",
+            help="Comma-separated seeds (one run per strategy and seed).",
+        )
+        parser.add_argument("--epochs", type=int, default=6, help="Training epochs per round.")
+        parser.add_argument(
+            "--k-per-problem", type=int, default=1, help="Samples selected per problem each round."
+        )
+        parser.add_argument(
+            "--eval-fraction",
+            type=float,
+            default=0.2,
+            help="Share of problems held out for evaluation.",
+        )
+        parser.add_argument("--limit", type=int, help="Use only the first N solutions.")
+        parser.add_argument(
+            "--hidden",
+            type=int,
+            default=simulation.DEFAULT_MODEL["hidden"],
+            help="Width of the from-scratch model.",
+        )
+        parser.add_argument(
+            "--layers",
+            type=int,
+            default=simulation.DEFAULT_MODEL["layers"],
+            help="Layers of the from-scratch model.",
+        )
+        parser.add_argument(
+            "--max-length",
+            type=int,
+            default=simulation.DEFAULT_MODEL["max_length"],
+            help="Tokens per solution.",
         )
         parser.add_argument("--device", help="cpu or cuda; default CUDA when available.")
-        parser.add_argument("--out", default="simulation", metavar="DIR")
+        parser.add_argument(
+            "--out", default="simulation", metavar="DIR", help="Where the table, JSON and plot go."
+        )
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
     def _base(self, base: str | None) -> str | None:
