@@ -106,6 +106,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     "retrain_label_target",
                     "retrain_schedule",
                     "retrain_epochs",
+                    "retrain_base",
                     "promotion_metric",
                     "promotion_min_delta",
                 ],

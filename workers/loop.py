@@ -279,10 +279,12 @@ def metric_value(summary: dict[str, Any] | None, metric: str) -> float | None:
 
 
 def resolve_base(campaign: Campaign, base: str | Path | None) -> tuple[Path | None, str]:
-    """(base directory or None for a fresh bootstrap, lineage). Default: warm-start from the
-    active checkpoint when it is native; its lineage decides the learning rate."""
+    """(base directory or None for a fresh bootstrap, lineage). `base`, else the campaign's
+    `retrain_base`, else warm-start from the active checkpoint when it is native; the lineage
+    decides the learning rate."""
     from selector.scoring.checkpoint import read_prm_config
 
+    base = base or campaign.retrain_base or None
     if base is not None:
         config = read_prm_config(base)
         lineage = config.base_model if config and config.base_model == "bootstrap" else str(base)
@@ -349,6 +351,7 @@ def train_checkpoint(
             device=device,
             resume=True,
             bootstrap_options=dict(settings.STEPWISE_BOOTSTRAP),
+            neutral_is_positive=campaign.neutral_is_positive,
         ),
         progress=progress,
     )

@@ -39,6 +39,7 @@ from annotate.api.formats import (
 )
 from annotate.api.pagination import BoundedLimitOffsetPagination, SampleCursorPagination
 from annotate.api.permissions import IsActiveUser, IsStaff
+from annotate.checkpoints import validate_checkpoint_dir
 from annotate.generations import (
     PipelineError,
     SelectionError,
@@ -428,6 +429,12 @@ class CheckpointList(generics.ListCreateAPIView):
         problem = checkpoint_path_problem(data["path"])
         if problem:
             raise exceptions.ValidationError({"path": [problem]})
+        # The same check as `register_checkpoint`: loadable without remote code, head complete.
+        try:
+            info = validate_checkpoint_dir(data["path"], data.get("adapter"))
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
+        data.setdefault("adapter", info.adapter)
         checkpoint = save_validated(Checkpoint(status=Checkpoint.Status.READY, **data))
         return Response(
             s.CheckpointDetailSerializer(checkpoint).data, status=status.HTTP_201_CREATED

@@ -124,6 +124,13 @@ class Campaign(models.Model):
         "(task workers.loop_tasks.retrain_campaign); edit its timing under Periodic tasks.",
     )
     retrain_epochs = models.PositiveSmallIntegerField(default=3)
+    retrain_base = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A local Hugging Face model directory every retraining starts from (an "
+        "encoder such as all-MiniLM-L6-v2, a decoder, or a published PRM). Empty: continue "
+        "from the active native checkpoint, else a small model built from scratch.",
+    )
     promotion_metric = models.CharField(
         max_length=20,
         choices=metric_choices(),

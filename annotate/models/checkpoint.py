@@ -23,6 +23,7 @@ class Checkpoint(models.Model):
     class Adapter(models.TextChoices):
         TOKEN_CLASSIFICATION = "token-classification"
         QWEN_PRM = "qwen-prm"
+        SKYWORK_PRM = "skywork-prm"
         TAG_TOKEN = "tag-token"
 
     class Stage(models.TextChoices):

@@ -29,6 +29,7 @@ from annotate.models import (
     StepRating,
 )
 from tests.factories import API, JSONL, jsonl, session_client, token_client
+from tests.selector.prm.published import qwen_prm_checkpoint
 
 PERSONAS = [
     "anonymous",
@@ -61,8 +62,7 @@ def world(lead, labeler, other_labeler, campaign, problem, sample, tmp_path):
     weights = tmp_path / "checkpoint-a"
     weights.mkdir()
     checkpoint = Checkpoint.objects.create(campaign=campaign, name="a", path=str(weights))
-    new_weights = tmp_path / "checkpoint-b"
-    new_weights.mkdir()
+    new_weights = qwen_prm_checkpoint(tmp_path / "checkpoint-b")
     return SimpleNamespace(
         lead=lead,
         labeler=labeler,

@@ -21,6 +21,7 @@ from tests.factories import (
     session_client,
     token_client,
 )
+from tests.selector.prm.published import qwen_prm_checkpoint
 
 
 def streamed_lines(response) -> list[dict]:
@@ -163,8 +164,7 @@ def test_upload_select_label_export(lead, labeler) -> None:
 def test_register_activate_and_select_on_checkpoint_scores(lead, campaign, sample, tmp_path):
     """Register a local checkpoint, activate it, and start a generation on its scores."""
     api = token_client(lead)
-    weights = tmp_path / "prm"
-    weights.mkdir()
+    weights = qwen_prm_checkpoint(tmp_path / "prm")
     made = api.post(
         f"{API}/checkpoints/",
         {"name": "mine", "path": str(weights), "adapter": "qwen-prm", "campaign": campaign.slug},
@@ -177,6 +177,10 @@ def test_register_activate_and_select_on_checkpoint_scores(lead, campaign, sampl
     for bad in ("relative/path", str(weights / "missing"), f"{weights}/../prm"):
         refused = api.post(f"{API}/checkpoints/", {"name": "x", "path": bad}, format="json")
         assert refused.status_code == 400 and "path" in refused.json(), bad
+    # The same validation as `register_checkpoint`: every weight of the head must be there.
+    headless = qwen_prm_checkpoint(tmp_path / "headless", drop=("score.2.weight",))
+    refused = api.post(f"{API}/checkpoints/", {"name": "x", "path": str(headless)}, format="json")
+    assert refused.status_code == 400 and "score.2.weight" in refused.json()["path"][0]
 
     activated = api.post(f"{API}/checkpoints/{checkpoint.pk}/activate/", {}, format="json")
     assert activated.status_code == 200 and activated.json()["status"] == "active"

@@ -17,7 +17,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2Model
+from transformers import (
+    BertConfig,
+    BertModel,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2Model,
+)
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 CORPUS = [
@@ -237,3 +244,39 @@ def skywork_prm_reference(path: Path, tokenizer, problem: str, steps: list[str])
     hidden = qwen2_hidden(w, config, ids)
     value = hidden @ w["v_head.summary.weight"].T + w["v_head.summary.bias"]
     return [float(torch.sigmoid(value[i, 0])) for i, f in enumerate(flags) if f]
+
+
+def tiny_bert_base(path):
+    """A small "pretrained" encoder saved as a hub BERT directory (BertModel, no head)."""
+    tok = bpe_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], pad_token="[PAD]")
+    tok.cls_token, tok.sep_token, tok.unk_token = "[CLS]", "[SEP]", "[UNK]"
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def tiny_decoder_base(path):
+    """A small causal LM saved as a hub Qwen2 directory."""
+    tok = bpe_tokenizer(["<|endoftext|>"], eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

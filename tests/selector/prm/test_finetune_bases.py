@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from safetensors import safe_open  # noqa: E402
-from transformers import BertConfig, BertModel, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 
 from selector.scoring import load_adapter  # noqa: E402
 from selector.training import (  # noqa: E402
@@ -21,9 +20,10 @@ from selector.training import (  # noqa: E402
     train_prm,
 )
 from tests.selector.prm.published import (  # noqa: E402
-    bpe_tokenizer,
     qwen_prm_checkpoint,
     skywork_prm_checkpoint,
+    tiny_bert_base,
+    tiny_decoder_base,
 )
 
 WORDS = [
@@ -79,42 +79,6 @@ def train(examples, base, out, **overrides):
         **overrides,
     }
     return train_prm(examples, TrainingConfig(**config))
-
-
-def tiny_bert_base(path):
-    """A small "pretrained" encoder saved as a hub BERT directory (BertModel, no head)."""
-    tok = bpe_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]"], pad_token="[PAD]")
-    tok.cls_token, tok.sep_token, tok.unk_token = "[CLS]", "[SEP]", "[UNK]"
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def tiny_decoder_base(path):
-    """A small causal LM saved as a hub Qwen2 directory."""
-    tok = bpe_tokenizer(["<|endoftext|>"], eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-    )
-    Qwen2ForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def test_fine_tuning_a_pretrained_encoder_lowers_validation_loss(tmp_path):

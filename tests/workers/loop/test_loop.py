@@ -4,6 +4,7 @@ gates and opens the next generation, once per generation."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -167,3 +168,19 @@ def test_leads_edit_retraining_in_the_admin(client, lead, campaign):
     assert checkpoint.status == Checkpoint.Status.TRAINING  # queued on commit, never run here
     assert checkpoint.retrain_trigger == "manual"
     assert f"training checkpoint {checkpoint.pk} queued" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_retraining_starts_from_the_campaigns_pretrained_base(running, labeler, tmp_path):
+    from tests.selector.prm.published import tiny_bert_base
+
+    campaign = running
+    campaign.retrain_base = str(tiny_bert_base(tmp_path / "bert"))
+    campaign.retrain_epochs = 1
+    campaign.save()
+    label_everything(campaign, labeler)
+    checkpoint = start_retraining(campaign, reason=Checkpoint.Trigger.MANUAL)
+    trained = loop.train_checkpoint(checkpoint.pk)
+    record = json.loads((Path(trained.path) / "training_record.json").read_text())
+    assert record["base"] == campaign.retrain_base
+    assert loop.resolve_base(campaign, None) == (Path(campaign.retrain_base), campaign.retrain_base)
