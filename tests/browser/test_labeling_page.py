@@ -2,9 +2,15 @@
 undo, Give up / Bad problem keys with a confirm step, key hints, scrolling below the sticky
 bar, the collapsing top navigation, safe Markdown, and a failed save that shows and retries."""
 
+import json
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from annotate.io import split_response
 from annotate.models import Assignment, Label
 from tests.browser.conftest import claim_next, login
 from tests.labeling_support import (
@@ -17,6 +23,7 @@ from tests.labeling_support import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+DATA = Path(__file__).resolve().parents[2] / "data"
 WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
 
 LONG_SUM = " + ".join(f"\\frac{{x_{{{i}}}^2}}{{y_{{{i}}} + {i}}}" for i in range(60))
@@ -230,3 +237,42 @@ def test_markdown_renders_beside_katex_and_payloads_stay_inert(page, labeler, ca
     expect(page.locator("#task [data-current]")).to_have_attribute("data-step", "2")
     assert page.evaluate("window.__pwned") is None
     assert page.dialogs == []
+
+
+def _widest_demo_samples(count: int) -> list[tuple[str, list[str]]]:
+    """(problem, steps) of the demo's samples with the longest unbreakable runs of text (what
+    overflowed at phone width), split into steps as the import does."""
+    records = [json.loads(line) for line in (DATA / "math_cot_samples.jsonl").open()]
+    found = []
+    for record in records:
+        for sample in record["samples"]:
+            steps = split_response(sample["response"])
+            widest = max(len(word) for step in steps for word in step.split())
+            found.append((widest, record["problem"], steps))
+    found.sort(key=lambda item: -item[0])
+    return [(problem, steps) for _, problem, steps in found[:count]]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_widest_demo_tasks_fit(page, labeler, campaign, width):
+    tasks = []
+    for problem, steps in _widest_demo_samples(5):
+        generation = make_generation(campaign)
+        sample = make_sample(campaign, steps=steps, problem=make_problem(campaign, problem))
+        tasks.append(
+            Assignment.objects.create(
+                generation=generation,
+                sample=sample,
+                labeler=labeler,
+                state=Assignment.State.IN_PROGRESS,
+                lease_expires_at=timezone.now() + timedelta(hours=1),
+            )
+        )
+    page.set_viewport_size({"width": WIDTHS[width][0], "height": WIDTHS[width][1]})
+    login(page, "labeler", "labeler-password")
+    for task in tasks:
+        page.goto(f"/tasks/{task.pk}/")
+        page.locator("#task .katex").first.wait_for()
+        _no_page_scroll(page)
+        _inside_viewport(page, page.locator("#task [data-rating], #task [data-action='flag']"))
+        _inside_viewport(page, page.locator("#task-bar button"))
