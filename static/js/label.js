@@ -375,6 +375,8 @@
   function collapsibleNav() {
     var bar = $(".topbar");
     var nav = $(".topbar__nav", bar || document);
+    // Only pages that load labeling.css (which says so) style the toggle.
+    if (!$("meta[name='stepwise-nav'][content='collapsible']")) return;
     if (!bar || !nav || $(".nav-toggle", bar)) return;
     nav.id = nav.id || "topbar-nav";
     var toggle = document.createElement("button");
