@@ -1,6 +1,7 @@
 """The labeler queue: which assignment a labeler gets next, under row locks and leases.
 
-`next_assignment(user)` hands out, in order:
+`next_assignment(user)` hands out, in order (a write: the queue page claims on POST only;
+`held_assignment` is the read-only look a GET may do):
 1. the labeler's own in-progress assignment (their live lease; renewed on the way out);
 2. screening items while the campaign requires screening (`quality.next_screening_item`);
 3. a QC gold item at the campaign's `qc_rate` (`quality.maybe_qc_item`), only while the
@@ -256,15 +257,13 @@ def expire_stale_leases(now: datetime | None = None, limit: int = SWEEP_LIMIT) -
         )
         if not stale:
             return 0
-        Assignment.objects.filter(pk__in=[a.pk for a in stale]).update(
-            state=Assignment.State.EXPIRED
-        )
-        Assignment.objects.bulk_create(
-            Assignment(generation_id=a.generation_id, sample_id=a.sample_id, kind=a.kind)
-            for a in stale
-            if a.kind == Assignment.Kind.REGULAR and a.generation_id is not None
-        )
-        return len(stale)
+        return Assignment.objects.filter(pk__in=[a.pk for a in stale]).release()
+
+
+def held_assignment(user, campaign: Campaign | None = None) -> Assignment | None:
+    """The labeler's in-progress assignment (in `campaign`, if given), read only: what a
+    GET of the queue resumes without claiming or renewing anything."""
+    return _live_of(user, campaign).order_by("claimed_at", "id").first()
 
 
 def _own_lease(user, campaign: Campaign | None, now: datetime) -> Assignment | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 
 
 class AssignmentQuerySet(models.QuerySet):
@@ -16,6 +18,31 @@ class AssignmentQuerySet(models.QuerySet):
 
     def unclaimed(self) -> AssignmentQuerySet:
         return self.filter(state=Assignment.State.OPEN, labeler__isnull=True)
+
+    def release(self) -> int:
+        """Take these in-progress assignments from their labelers: mark them `expired` (their
+        labels stay attached) and put regular work back in the queue as fresh unclaimed
+        slots; QC and screening slots are per-labeler, so those are only expired.
+
+        Returns how many were released."""
+        with transaction.atomic():
+            held = list(
+                self.filter(state=Assignment.State.IN_PROGRESS)
+                .select_for_update(of=("self",))
+                .order_by()
+                .values_list("pk", "generation_id", "sample_id", "kind")
+            )
+            if not held:
+                return 0
+            Assignment.objects.filter(pk__in=[pk for pk, *_ in held]).update(
+                state=Assignment.State.EXPIRED
+            )
+            Assignment.objects.bulk_create(
+                Assignment(generation_id=generation_id, sample_id=sample_id, kind=kind)
+                for _, generation_id, sample_id, kind in held
+                if kind == Assignment.Kind.REGULAR and generation_id is not None
+            )
+            return len(held)
 
 
 class Assignment(models.Model):
@@ -124,3 +151,23 @@ class Assignment(models.Model):
             cls.Kind.SCREENING: cls.Reason.SCREENING,
         }
         return reasons[kind]
+
+
+@receiver(m2m_changed, sender="annotate.Campaign_labelers")
+def release_work_of_removed_labelers(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """A labeler taken off a campaign loses the tasks of it they hold, whichever side of the
+    membership was changed (`campaign.labelers.remove(user)`, `user.campaigns.clear()`)."""
+    if action not in ("post_remove", "pre_clear"):
+        return
+    held = Assignment.objects.all()
+    if reverse:  # `instance` is the user
+        held = held.filter(labeler=instance)
+        if action == "post_remove":
+            held = held.filter(sample__campaign_id__in=pk_set)
+    else:
+        held = held.filter(sample__campaign=instance)
+        if action == "post_remove":
+            held = held.filter(labeler_id__in=pk_set)
+        else:
+            held = held.filter(labeler__isnull=False)
+    held.release()

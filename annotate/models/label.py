@@ -6,6 +6,10 @@ last step non-negative ends it (`solution`); `bad_problem` and `give_up` end it 
 Changing an earlier rating to 0/+1 keeps the later ones. A finished label, or one whose
 assignment is no longer in progress, is read-only.
 
+Every action that changes the label pushes what it changed onto `undo_log`, so `undo_last` undoes
+the last action, whatever it was: a rating, a flag, or the one that finished the task (which
+re-opens it while the labeler's lease lasts).
+
 Actions (`rate`, `flag`, `undo_last`, `finish`, `heartbeat`) expect the caller to hold the
 row lock, inside `transaction.atomic()`: `Label.objects.locked()` locks a label with its
 assignment and loads its sample and campaign. Each action renews the lease (to within
@@ -21,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from annotate import dispatch
@@ -39,6 +43,7 @@ from annotate.models.label_steps import (
     StepState,
     StepView,
     TaskClosed,
+    UndoTooLate,
 )
 
 # A client may claim at most this much active time per request, whatever it sends.
@@ -51,6 +56,8 @@ TIME_SLACK_MS = 5_000
 LEASE_RENEWAL_STEP = timedelta(minutes=1)
 
 RATINGS = (-1, 0, 1)
+# Undoable actions kept per label: enough for any slip, bounded so the row stays small.
+UNDO_DEPTH = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STEP_NAMES = {1: "positive", 0: "neutral", -1: "negative"}
 
@@ -156,6 +163,11 @@ class Label(models.Model):
     )
     prm800k_steps = models.JSONField(null=True, blank=True)
     question_extra = models.JSONField(null=True, blank=True)
+    undo_log = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The labeler's last actions, newest last: what each changed, for undo.",
+    )
 
     objects = LabelQuerySet.as_manager()
 
@@ -288,12 +300,32 @@ class Label(models.Model):
                     can_flag=actionable,
                 )
             )
+        if editable:
+            can_undo = bool(self.undo_log) or any(r is not None for r, _ in state.values())
+        else:
+            can_undo = not read_only and self.can_reopen()
         return LabelSnapshot(
             steps=tuple(steps),
             current=current,
             error_step=error_step,
             finish_reason=self.finish_reason,
             editable=editable,
+            can_undo=can_undo,
+        )
+
+    def can_reopen(self, now: datetime | None = None) -> bool:
+        """Whether undo may re-open this finished label: its last action finished it and the
+        lease it was finished under has not run out (a labeler holding another task is only
+        refused when they try)."""
+        if self.finish_reason is None or not self.undo_log or not self.assignment_id:
+            return False
+        assignment = self.assignment
+        lease = assignment.lease_expires_at
+        return (
+            bool(self.undo_log[-1].get("finished"))
+            and assignment.state == Assignment.State.SUBMITTED
+            and lease is not None
+            and lease > (now or timezone.now())
         )
 
     # --- actions (on a locked row) ------------------------------------------------------------
@@ -317,6 +349,7 @@ class Label(models.Model):
         rows[step] = row
         cleared: tuple[int, ...] = ()
         finish = None
+        later: list[int] = []
         if rating == -1:
             later = sorted(s for s in rows if s > step)
             cleared = tuple(s for s in later if rows[s].rating is not None)
@@ -329,6 +362,7 @@ class Label(models.Model):
             dispatch.propose_alternatives(self.pk, self.sample.campaign)  # h8: PRM800K phase 2
         elif step == len(self.step_texts) - 1:
             finish = FinishReason.SOLUTION
+        self._push_undo(step, before, [step, *later], finished=finish is not None)
         version = self.version
         added = self._record(elapsed_ms, now, finish)
         return ActionResult(
@@ -367,6 +401,7 @@ class Label(models.Model):
         else:
             row.save()
             rows[step] = row
+        self._push_undo(step, before, [step], finished=False)
         version = self.version
         added = self._record(elapsed_ms, now, None)
         return ActionResult(
@@ -380,28 +415,32 @@ class Label(models.Model):
         )
 
     def undo_last(self, *, elapsed_ms: object = 0, now: datetime | None = None) -> ActionResult:
-        """Remove the rating of the last rated step, which becomes the current step again."""
+        """Undo the last action: a rating (with the ratings a −1 cleared), a flag, or the
+        action that finished the task, which re-opens it while the labeler's lease lasts.
+
+        Labels rated before the undo log existed fall back to removing the last rating."""
         rows = self._read_for_action()
-        now = self._check_open(now)
         before = _states(rows)
-        rated = [s for s, r in rows.items() if r.rating is not None]
-        if not rated:
-            raise NothingToUndo()
-        step = max(rated)
-        row = rows[step]
-        previous = row.rating
-        if row.flagged:
-            row.rating = None
-            row.save()
+        entry = self.undo_log[-1] if self.undo_log else None
+        reopen = self.finish_reason is not None and entry is not None and entry.get("finished")
+        now = self._reopen(now) if reopen else self._check_open(now)
+        if entry is None:
+            rated = [s for s, r in rows.items() if r.rating is not None]
+            if not rated:
+                raise NothingToUndo()
+            entry = {"step": max(rated), "steps": [[max(rated), None, rows[max(rated)].flagged]]}
         else:
-            row.delete()
-            del rows[step]
+            self.undo_log = self.undo_log[:-1]
+        for step, rating, flagged in entry["steps"]:
+            self._restore(rows, step, rating, flagged)
+        step = entry["step"]
         version = self.version
-        added = self._record(elapsed_ms, now, None)
+        added = self._record(elapsed_ms, now, None, reopened=bool(reopen))
         return ActionResult(
             step=step,
-            rating=previous,
-            flagged=row.flagged,
+            rating=before.get(step, (None, False))[0] if step is not None else None,
+            flagged=before.get(step, (None, False))[1] if step is not None else None,
+            reopened=bool(reopen),
             time_added_ms=added,
             before=before,
             after=_states(rows),
@@ -424,6 +463,7 @@ class Label(models.Model):
             raise InvalidFinishReason("Rate a step −1 to finish with an error.")
         if reason == FinishReason.SOLUTION and _rated_prefix(state) < len(self.step_texts):
             raise InvalidFinishReason("Rate every step to finish as a correct solution.")
+        self._push_undo(None, state, [], finished=True)
         version = self.version
         added = self._record(elapsed_ms, now, reason)
         return ActionResult(
@@ -459,7 +499,7 @@ class Label(models.Model):
     def _read_for_action(self) -> dict[int, StepRating]:
         """The step ratings, read in one query with the label's and its assignment's current
         state, so a copy of the label loaded before the lock never acts on stale state."""
-        label_fields = ["finish_reason", "finished_at", "total_time_ms", "updated_at"]
+        label_fields = ["finish_reason", "finished_at", "total_time_ms", "updated_at", "undo_log"]
         assignment_fields = ["assignment__state", "assignment__lease_expires_at"]
         rating_fields = [f.attname for f in StepRating._meta.concrete_fields]
         values = list(
@@ -494,6 +534,52 @@ class Label(models.Model):
                 raise TaskClosed()
         return now or timezone.now()
 
+    def _reopen(self, now: datetime | None) -> datetime:
+        """Re-open the finished label and its submitted assignment (undo of the finishing
+        action), only while the lease lasts and the labeler holds no other task."""
+        now = now or timezone.now()
+        if not self.can_reopen(now):
+            raise UndoTooLate()
+        assignment = self.assignment
+        holds_other = Assignment.objects.filter(
+            labeler_id=assignment.labeler_id, state=Assignment.State.IN_PROGRESS
+        )
+        reopened = (
+            Assignment.objects.filter(
+                pk=assignment.pk, state=Assignment.State.SUBMITTED, lease_expires_at__gt=now
+            )
+            .exclude(Exists(holds_other))
+            .update(state=Assignment.State.IN_PROGRESS, submitted_at=None)
+        )
+        if not reopened:
+            raise UndoTooLate()
+        assignment.state, assignment.submitted_at = Assignment.State.IN_PROGRESS, None
+        self.finish_reason, self.finished_at = None, None
+        return now
+
+    def _push_undo(
+        self, step: int | None, before: Mapping[int, StepState], touched: list[int], finished: bool
+    ) -> None:
+        """Remember how to undo this action: the touched steps' states before it."""
+        states = [[s, *before.get(s, (None, False))] for s in touched]
+        entry = {"step": step, "steps": states, "finished": finished}
+        self.undo_log = [*self.undo_log[-(UNDO_DEPTH - 1) :], entry]
+
+    def _restore(
+        self, rows: dict[int, StepRating], step: int, rating: int | None, flagged: bool
+    ) -> None:
+        """Put one step back as it was: a row when it has a rating or flag, else none."""
+        row = rows.get(step)
+        if rating is None and not flagged:
+            if row is not None:
+                row.delete()
+                del rows[step]
+            return
+        row = row or StepRating(label_id=self.pk, step=step)
+        row.rating, row.flagged = rating, flagged
+        row.save()
+        rows[step] = row
+
     def _valid_step(self, step: object) -> int:
         if isinstance(step, bool) or not isinstance(step, int):
             raise InvalidStep()
@@ -501,15 +587,18 @@ class Label(models.Model):
             raise InvalidStep()
         return step
 
-    def _record(self, elapsed_ms: object, now: datetime, finish: str | None) -> int:
-        """Save time and finish state on the label; renew or close the assignment."""
+    def _record(
+        self, elapsed_ms: object, now: datetime, finish: str | None, *, reopened: bool = False
+    ) -> int:
+        """Save time, undo log and finish state on the label; renew or close the assignment."""
         since = (now - self.updated_at).total_seconds() * 1000 if self.updated_at else 0
         added = bounded_time_ms(elapsed_ms, since)
         self.total_time_ms += added
-        fields = ["total_time_ms", "updated_at"]
+        fields = ["total_time_ms", "updated_at", "undo_log"]
         if finish is not None:
             self.finish_reason = finish
             self.finished_at = now
+        if finish is not None or reopened:
             fields += ["finish_reason", "finished_at"]
         self.save(update_fields=fields)
         if not self.assignment_id:

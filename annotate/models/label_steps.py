@@ -49,6 +49,12 @@ class NothingToUndo(LabelingError):
     default_message = "There is no rating to undo."
 
 
+class UndoTooLate(TaskClosed):
+    default_message = (
+        "This task can no longer be re-opened: its lease ended, or you hold another task."
+    )
+
+
 class InvalidFinishReason(LabelingError):
     default_message = "That is not a way to finish a task."
 
@@ -80,6 +86,9 @@ class LabelSnapshot:
     error_step: int | None
     finish_reason: str | None
     editable: bool
+    # Undo would change something: an open label with an action to undo, or a finished one
+    # its labeler may still re-open.
+    can_undo: bool = False
 
     @property
     def total(self) -> int:
@@ -88,10 +97,6 @@ class LabelSnapshot:
     @property
     def rated(self) -> int:
         return sum(s.rating is not None for s in self.steps)
-
-    @property
-    def can_undo(self) -> bool:
-        return self.editable and self.rated > 0
 
     @property
     def percent(self) -> int:
@@ -113,6 +118,8 @@ class ActionResult:
     flagged: bool | None = None
     cleared: tuple[int, ...] = ()
     finish_reason: str | None = None
+    # Undo re-opened a finished task.
+    reopened: bool = False
     time_added_ms: int = 0
     before: Mapping[int, StepState] | None = field(default=None, compare=False)
     after: Mapping[int, StepState] | None = field(default=None, compare=False)

@@ -22,13 +22,13 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap
 
 from annotate import quality
 from annotate.models import Assignment, Campaign, Label, ScreeningResult
 from annotate.models.label_steps import ActionResult, LabelingError, LabelSnapshot
-from annotate.queue import available_count, next_assignment
+from annotate.queue import available_count, held_assignment, next_assignment
 
 RATING_CHOICES = (
     (-1, "−1", "negative", "1 or −", "This step is wrong"),
@@ -98,24 +98,31 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/home.html", context)
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def next_task(request: HttpRequest) -> HttpResponse:
-    """Claim the next task (or resume the live one) and go to it; else the empty queue."""
+    """POST claims the next task (or resumes the live one) and goes to it; GET only resumes
+    the task the labeler holds, else shows the queue with a button that claims (a GET never
+    claims: another site could make a labeler's browser send one)."""
     campaign = None
-    slug = request.GET.get("campaign")
+    slug = request.POST.get("campaign") or request.GET.get("campaign")
     if slug:
         campaign = get_object_or_404(Campaign, slug=slug, labelers=request.user)
-    try:
-        assignment = next_assignment(request.user, campaign)
-    except quality.ScreeningFailed:
-        assignment = None
+    if request.method == "POST":
+        try:
+            assignment = next_assignment(request.user, campaign)
+        except quality.ScreeningFailed:
+            assignment = None
+    else:
+        assignment = held_assignment(request.user, campaign)
     if assignment is not None:
         return redirect("task", assignment_id=assignment.pk)
     failed = ScreeningResult.objects.filter(labeler=request.user).failed()
     context = {
         "failed_screening": [r.campaign for r in failed.select_related("campaign")],
         "member": Campaign.objects.filter(labelers=request.user).exists(),
+        "waiting": 0 if request.method == "POST" else available_count(request.user, campaign),
+        "campaign": campaign,
     }
     return render(request, "labeling/queue_empty.html", context)
 
@@ -159,13 +166,11 @@ def task(request: HttpRequest, assignment_id: int) -> HttpResponse:
         assignment.sample = label.sample
     else:
         assignment = _get_assignment_for_user(request, assignment_id, allow_staff=True)
-        if assignment.labeler_id == request.user.pk:
-            label = Label.for_assignment(assignment)
-        else:
-            # A lead reading someone else's task: show what exists, create nothing.
-            label = Label.objects.filter(assignment=assignment).first() or Label(
-                assignment=assignment, sample=assignment.sample
-            )
+        # A GET creates nothing: an unopened label is shown empty, and opened by its first
+        # action (`_get_locked_label_for_user`).
+        label = Label.objects.filter(assignment=assignment).first() or Label(
+            assignment=assignment, sample=assignment.sample
+        )
         label.assignment, label.sample = assignment, assignment.sample
     return render(request, "labeling/task.html", _task_context(request, assignment, label))
 
@@ -198,7 +203,7 @@ def _get_locked_label_for_user(request: HttpRequest, assignment_id: int) -> Labe
 
 def _changes(label: Label, result: ActionResult, after: LabelSnapshot) -> list | None:
     """The step rows the action changed, when the page needs only those: else None."""
-    if result.finished or result.before is None:
+    if result.finished or result.reopened or result.before is None:
         return None
     before = label.snapshot(state=result.before)
     if before.editable != after.editable:

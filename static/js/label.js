@@ -4,7 +4,8 @@
  * and the page shows a rating as chosen (aria-pressed) only once the server's response says
  * so (the whole task, or just the changed rows swapped out of band: see `seen` below).
  * Shortcuts pressed while a save is in flight are queued and replayed in order, so typing
- * "3 3 1" rates three consecutive steps.
+ * "3 3 1" rates three consecutive steps. A save that fails (network error, 5xx) shows a visible
+ * error with a retry, drops the queued keys, and leaves the page showing what was stored.
  */
 (function () {
   "use strict";
@@ -16,8 +17,10 @@
     "1": ["rate", "-1"], "-": ["rate", "-1"], "\u2212": ["rate", "-1"],
     "2": ["rate", "0"], "0": ["rate", "0"],
     "3": ["rate", "1"], "+": ["rate", "1"], "=": ["rate", "1"],
-    "f": ["flag"], "u": ["undo"], "n": ["next"]
+    "f": ["flag"], "u": ["undo"], "n": ["next"], "r": ["retry"],
+    "g": ["confirm", "give_up"], "b": ["confirm", "bad_problem"]
   };
+  var CONFIRM_MS = 4000; // a second press of g or b within this confirms
 
   function $(selector, root) { return (root || document).querySelector(selector); }
   function task() { return document.getElementById("task"); }
@@ -140,9 +143,66 @@
   });
   document.addEventListener("htmx:beforeRequest", function () { setBusy(true); });
   document.addEventListener("htmx:afterRequest", function (evt) {
-    if (!evt.detail.successful) clock.giveBack(inflightMs);
+    if (!evt.detail.successful) {
+      clock.giveBack(inflightMs);
+      pending = []; // later keys were meant for a page state that was never saved
+      showSaveError(evt.detail);
+    }
     inflightMs = 0;
     setTimeout(function () { setBusy(false); drain(); }, 0);
+  });
+
+  /* --- a failed save is visible and retryable ------------------------------------------ */
+  var lastSubmitter = null; // the button whose save is in flight (or failed)
+  var lastClicked = null;
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail.elt;
+    var t = task();
+    if (!t || !elt || !t.contains(elt)) return;
+    lastSubmitter = lastClicked && elt.contains(lastClicked) ? lastClicked : $("button[type='submit']", elt);
+  });
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest ? e.target.closest("button[type='submit']") : null;
+    if (button) lastClicked = button;
+  }, true);
+
+  function showSaveError(detail) {
+    var bar = document.getElementById("task-bar");
+    if (!bar || !lastSubmitter) return;
+    var xhr = detail.xhr;
+    var why = xhr && xhr.status ? "the server answered " + xhr.status : "the server could not be reached";
+    var box = $(".save-error", bar);
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "save-error";
+      box.setAttribute("role", "alert");
+      var text = document.createElement("span");
+      text.setAttribute("data-save-error", "");
+      var retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "btn";
+      retry.setAttribute("data-action", "retry");
+      retry.innerHTML = "Retry <kbd>r</kbd>";
+      box.appendChild(text);
+      box.appendChild(retry);
+      bar.appendChild(box);
+    }
+    $("[data-save-error]", box).textContent = "Not saved: " + why + ". Your last action was not stored.";
+  }
+
+  function retry() {
+    var button = lastSubmitter;
+    var box = $("#task-bar .save-error");
+    if (!box || !button || !document.body.contains(button) || button.disabled) {
+      if (box) box.remove();
+      return;
+    }
+    box.remove();
+    lastWasShortcut = true;
+    button.click();
+  }
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-action='retry']")) retry();
   });
   document.addEventListener("htmx:beforeSwap", function () {
     var el = document.activeElement;
@@ -175,9 +235,21 @@
     }
     if (current) {
       current.focus({ preventScroll: true });
-      current.scrollIntoView({ block: "nearest" });
+      scrollToCurrent(current);
     }
   }
+
+  // The current step sits just below the sticky bar (its `scroll-margin-top`), on any screen.
+  function stickyOffset() {
+    var bar = document.getElementById("task-bar");
+    var px = bar ? bar.getBoundingClientRect().height + 12 : 80;
+    document.documentElement.style.setProperty("--sticky-offset", Math.round(px) + "px");
+  }
+  function scrollToCurrent(current) {
+    stickyOffset();
+    current.scrollIntoView({ block: "start" });
+  }
+  window.addEventListener("resize", stickyOffset, { passive: true });
 
   /* --- keyboard ------------------------------------------------------------------------ */
   function hint(text) {
@@ -204,12 +276,14 @@
   function perform(action) {
     var t = task();
     var kind = action[0];
+    if (kind !== "confirm") disarm();
     if (kind === "next") {
-      var link = $("[data-action='next']");
-      if (link) { window.location.assign(link.href); }
+      var next = $("[data-action='next']");
+      if (next) { next.click(); }
       else if (t) { hint("Finish this task first, or give up on it."); }
       return;
     }
+    if (kind === "retry") { retry(); return; }
     if (!t) return;
     var current = $("[data-current]", t);
     var closed = "This task is finished: press n for the next one.";
@@ -218,8 +292,27 @@
     } else if (kind === "flag") {
       clickIfEnabled(current && $("[data-action='flag']", current), editable() ? "No step to flag." : closed);
     } else if (kind === "undo") {
-      clickIfEnabled($("[data-action='undo']", t), editable() ? "Nothing to undo." : closed);
+      var reopen = $("[data-action='undo-finish']", t);
+      clickIfEnabled(reopen || $("[data-action='undo']", t), editable() ? "Nothing to undo." : closed);
+    } else if (kind === "confirm") {
+      confirmThen(action[1], closed);
     }
+  }
+
+  // Give up and Bad problem end the task: the key arms the button, the same key again presses it.
+  var armed = null;
+  function disarm() {
+    if (armed) { armed.button.classList.remove("btn--armed"); clearTimeout(armed.timer); }
+    armed = null;
+  }
+  function confirmThen(name, closed) {
+    var button = $("#task [data-action='" + name + "']");
+    if (!button || button.disabled) { disarm(); hint(editable() ? "Not available here." : closed); return; }
+    if (armed && armed.name === name) { disarm(); clickIfEnabled(button); return; }
+    disarm();
+    button.classList.add("btn--armed");
+    armed = { name: name, button: button, timer: setTimeout(disarm, CONFIRM_MS) };
+    hint(button.dataset.confirm || "Press the key again to confirm.");
   }
 
   document.addEventListener("keydown", function (e) {
@@ -230,7 +323,7 @@
     if (e.key === "Escape" && shortcutsOpen()) { e.preventDefault(); toggleShortcuts(false); return; }
     if (shortcutsOpen()) return;
     var action = KEYS[e.key];
-    if (!action) return;
+    if (!action) { if (e.key !== "Shift") disarm(); return; }
     e.preventDefault();
     if (busy) { if (pending.length < 50) pending.push(action); return; }
     perform(action);
@@ -278,8 +371,32 @@
     window.htmx.config.defaultSettleDelay = 0;
     window.htmx.onLoad(renderMath);
   }
+  // On narrow screens the top navigation collapses behind a Menu button (CSS shows it).
+  function collapsibleNav() {
+    var bar = $(".topbar");
+    var nav = $(".topbar__nav", bar || document);
+    // Only pages that load labeling.css (which says so) style the toggle.
+    if (!$("meta[name='stepwise-nav'][content='collapsible']")) return;
+    if (!bar || !nav || $(".nav-toggle", bar)) return;
+    nav.id = nav.id || "topbar-nav";
+    var toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "btn nav-toggle";
+    toggle.textContent = "Menu";
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", nav.id);
+    toggle.addEventListener("click", function () {
+      var open = bar.classList.toggle("topbar--open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    bar.insertBefore(toggle, nav);
+    bar.classList.add("topbar--js");
+  }
+
   function start() {
     if (!window.htmx) renderMath(document.body);
+    collapsibleNav();
+    stickyOffset();
     var current = $("#task [data-current]");
     if (current) current.scrollIntoView({ block: "nearest" });
   }

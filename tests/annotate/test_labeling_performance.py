@@ -95,14 +95,14 @@ def test_a_claim_stays_within_its_query_budget(
     generation = make_generation(campaign)
     slots = open_slots(generation, [make_sample(campaign) for _ in range(3)])
     with django_assert_max_num_queries(CLAIM_QUERIES):
-        response = client_for.get(reverse("labeling-next"))
+        response = client_for.post(reverse("labeling-next"))
     assert response["Location"] == reverse("task", args=[slots[0].pk])
     claimed = Assignment.objects.get(pk=slots[0].pk)
     assert (claimed.labeler, claimed.state) == (member, Assignment.State.IN_PROGRESS)
     assert Label.objects.filter(assignment=claimed, labeler=member).exists()
     # Coming back to the queue resumes the live task, also within budget.
     with django_assert_max_num_queries(CLAIM_QUERIES):
-        again = client_for.get(reverse("labeling-next"))
+        again = client_for.post(reverse("labeling-next"))
     assert again["Location"] == response["Location"]
     assert Assignment.objects.filter(labeler=member).count() == 1
 

@@ -72,7 +72,6 @@ def test_finished_task_is_read_only(task):
     for action in (
         lambda: label.rate(0, 1),
         lambda: label.flag(0),
-        label.undo_last,
         lambda: label.finish("give_up"),
     ):
         with pytest.raises(TaskClosed):
@@ -121,20 +120,25 @@ def test_flag_toggles_on_rated_and_current_steps_only(task):
     assert stored_ratings(label)[1] == (0, True)
 
 
-def test_undo_removes_the_last_rating(task):
+def test_undo_removes_the_last_action(task):
     _, label = task
     with pytest.raises(NothingToUndo):
         label.undo_last()
     label.rate(0, 1)
     label.rate(1, 0)
     label.flag(1)
+    result = label.undo_last()  # the flag, the last action (not the rating before it)
+    assert (result.step, result.rating, result.flagged) == (1, 0, True)
+    assert stored_ratings(label) == {0: (1, False), 1: (0, False)}
     result = label.undo_last()
     assert (result.step, result.rating) == (1, 0)
-    assert stored_ratings(label) == {0: (1, False), 1: (None, True)}  # flag survives
+    assert stored_ratings(label) == {0: (1, False)}
     assert label.snapshot().current == 1
     label.undo_last()
-    assert stored_ratings(label) == {1: (None, True)}
+    assert stored_ratings(label) == {}
     assert label.snapshot().current == 0
+    with pytest.raises(NothingToUndo):
+        label.undo_last()
 
 
 @pytest.mark.parametrize("reason", ["give_up", "bad_problem"])

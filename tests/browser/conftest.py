@@ -77,3 +77,11 @@ def login(page, username: str, password: str) -> None:
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.locator("[data-stat='done']").wait_for()  # the labeler home
+
+
+def claim_next(page) -> None:
+    """Claim work as a labeler does: the queue page's button, a POST (a GET never claims)."""
+    page.goto("/next/")
+    if "/tasks/" not in page.url:  # not already holding a task
+        page.locator("[data-action='next']").click()
+        page.wait_for_url("**/tasks/*/")

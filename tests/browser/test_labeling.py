@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotate.models import Assignment, Label
-from tests.browser.conftest import login
+from tests.browser.conftest import claim_next, login
 from tests.factories import make_generation, make_sample, open_slots, stored_ratings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -65,7 +65,7 @@ def test_label_to_found_error_by_keyboard_only(page, labeler, queued):
 
 def test_reload_resumes_where_the_labeler_was(page, labeler, queued):
     login(page, "labeler", "labeler-password")
-    page.goto("/next/")
+    claim_next(page)
     page.keyboard.press("3")
     page.keyboard.press("3")
     expect(page.locator("#task [data-current]")).to_have_attribute("data-step", "2")
@@ -89,7 +89,7 @@ def test_reload_resumes_where_the_labeler_was(page, labeler, queued):
 
 def test_flag_a_step(page, labeler, queued):
     login(page, "labeler", "labeler-password")
-    page.goto("/next/")
+    claim_next(page)
     _step(page, 0).locator("[data-action='flag']").click()
     expect(_step(page, 0).locator("[data-action='flag']")).to_have_attribute("aria-pressed", "true")
     page.keyboard.press("3")
@@ -105,7 +105,7 @@ def test_flag_a_step(page, labeler, queued):
 
 def test_give_up(page, labeler, queued):
     login(page, "labeler", "labeler-password")
-    page.goto("/next/")
+    claim_next(page)
     page.keyboard.press("3")
     expect(page.locator("#task [data-current]")).to_have_attribute("data-step", "1")
     page.locator("[data-action='give_up']").click()
@@ -130,7 +130,7 @@ def test_untrusted_step_text_renders_inert(page, labeler, campaign):
     slot = open_slots(make_generation(campaign), [sample])[0]
 
     login(page, "labeler", "labeler-password")
-    page.goto("/next/")
+    claim_next(page)
     page.wait_for_url(f"**/tasks/{slot.pk}/")
     text = _step(page, 0).locator(".step__text")
     expect(text).to_contain_text("<script>window.__pwned = 1;")
@@ -150,7 +150,7 @@ def test_untrusted_step_text_renders_inert(page, labeler, campaign):
 def test_active_time_pauses_when_idle(page, labeler, queued):
     login(page, "labeler", "labeler-password")
     page.clock.install()
-    page.goto("/next/")
+    claim_next(page)
     page.wait_for_url(f"**/tasks/{queued.pk}/")
     page.keyboard.press("Shift")  # any input starts the active period
     start = page.evaluate("StepwiseLabel.activeMs()")

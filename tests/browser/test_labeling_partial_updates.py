@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotate.models import Label
-from tests.browser.conftest import login
+from tests.browser.conftest import claim_next, login
 from tests.factories import make_generation, make_sample, open_slots, stored_ratings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,7 +38,7 @@ def test_rows_are_swapped_in_place_and_match_a_reload(page, labeler, queued):
         "response",
         lambda r: reswaps.append(r.headers.get("hx-reswap")) if "/rate/" in r.url else None,
     )
-    page.goto("/next/")
+    claim_next(page)
     page.wait_for_url(f"**/tasks/{queued.pk}/")
     section = page.locator("#task").element_handle()
 
@@ -70,7 +70,7 @@ def test_rows_are_swapped_in_place_and_match_a_reload(page, labeler, queued):
 
 def test_a_tab_that_fell_behind_is_brought_up_to_date(page, labeler, queued):
     login(page, "labeler", "labeler-password")
-    page.goto("/next/")
+    claim_next(page)
     page.wait_for_url(f"**/tasks/{queued.pk}/")
     behind = page.context.new_page()  # a second tab on the same task, same session
     behind.goto(f"/tasks/{queued.pk}/")
