@@ -25,7 +25,12 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from annotate.io import ImportFailed
+from annotate.io.processbench import read_processbench
+from annotate.management._io import open_input
 from annotate.models import Campaign, Checkpoint
+from selector.evaluation import evaluate_checkpoint
+from selector.scoring import get_adapter
 from workers import loop
 
 
@@ -42,6 +47,11 @@ class Command(BaseCommand):
             "--gate",
             action="store_true",
             help="Compare with the active checkpoint on the same data; promote if better.",
+        )
+        parser.add_argument(
+            "--processbench",
+            metavar="FILE",
+            help="Also report ProcessBench F1 on this ProcessBench JSONL file.",
         )
 
     def handle(self, *args, **opts):
@@ -78,10 +88,22 @@ class Command(BaseCommand):
                 checkpoint, campaign, data=data, trials=opts["trials"]
             )
 
+        if opts["processbench"]:
+            metrics = {**metrics, "processbench": self._processbench(checkpoint, opts)}
         if opts["json"]:
             self.stdout.write(json.dumps({"checkpoint": checkpoint.pk, **metrics}, indent=2))
             return
         self.stdout.write(self._summary(checkpoint, metrics, gate))
+
+    def _processbench(self, checkpoint: Checkpoint, opts: dict) -> dict:
+        """ProcessBench acc/F1 of the checkpoint on an imported ProcessBench file."""
+        try:
+            with open_input(opts["processbench"]) as stream:
+                samples = read_processbench(stream)
+        except ImportFailed as exc:
+            raise CommandError(f"{opts['processbench']}: {exc}") from None
+        adapter = get_adapter(checkpoint.path, checkpoint.adapter)
+        return evaluate_checkpoint(adapter, first_error=samples or None).get("first_error", {})
 
     def _summary(self, checkpoint: Checkpoint, metrics: dict, gate: dict | None) -> str:
         s, d = metrics["summary"], metrics["data"]
@@ -103,6 +125,12 @@ class Command(BaseCommand):
             for method in ("prm", "orm", "majority"):
                 values = " ".join(f"{acc:6.3f}" for _, acc in curves[method])
                 lines.append(f"    {method:<18} {values}")
+        bench = metrics.get("processbench")
+        if bench is not None:
+            lines.append(
+                f"  ProcessBench F1      {_fmt(bench.get('f1'))}   (acc erroneous "
+                f"{_fmt(bench.get('acc_erroneous'))}, acc correct {_fmt(bench.get('acc_correct'))})"
+            )
         if gate is not None:
             lines.append(f"Gate: {gate['decision']} ({gate['reason']}).")
         return "\n".join(lines)
