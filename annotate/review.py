@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotate.agreement import LabelView, by_sample, disagreeing, label_views
@@ -102,21 +102,38 @@ def _reason(views: list[LabelView], unreviewed: set[int], rate: float, disagree:
 @transaction.atomic
 def refresh_reviews(campaign: Campaign) -> int:
     """Open reviews for the samples that need one (see the module docstring); labels that
-    arrive for a sample under an open review join it. Returns the reviews opened."""
+    arrive for a sample under an open review join it. Returns the reviews opened.
+
+    Only the candidates are read in full: samples of a drawn label, with two or more
+    current labels, or with a flagged step (native labels: PRM800K's own flags were its
+    review's business), among those with a label not reviewed yet."""
     rate = QualitySettings.of(campaign).review_rate
     current = Label.objects.for_campaign(campaign).regular().finished().exclude(superseded())
     # A correction is the reviewer's decision: it is never reviewed itself.
     in_review = Review.objects.filter(Q(labels=OuterRef("pk")) | Q(chosen=OuterRef("pk")))
-    unreviewed = set(current.exclude(Exists(in_review)).values_list("id", flat=True))
-    if not unreviewed:
+    fresh = current.exclude(Exists(in_review))
+    rows = list(fresh.values_list("id", "sample_id"))
+    if not rows:
         return 0
-    candidates = current.filter(sample_id__in=current.filter(pk__in=unreviewed).values("sample_id"))
-    groups = by_sample(label_views(candidates))
-    disagree = disagreeing(groups)
+    unreviewed = {label_id for label_id, _ in rows}
+    candidates = {sample_id for label_id, sample_id in rows if drawn(label_id, rate)}
+    candidates |= set(
+        current.filter(sample_id__in=fresh.values("sample_id"))
+        .order_by()
+        .values("sample_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=2)
+        .values_list("sample_id", flat=True)
+    )
+    flagged = StepRating.objects.filter(label__in=fresh, flagged=True)
+    candidates |= set(flagged.values_list("label__sample_id", flat=True))
     pending = {
         review.sample_id: review
-        for review in Review.objects.pending().filter(sample_id__in=list(groups))
+        for review in Review.objects.pending().filter(sample__campaign=campaign)
     }
+    candidates |= {sample_id for _, sample_id in rows if sample_id in pending}
+    groups = by_sample(label_views(current.filter(sample_id__in=candidates)))
+    disagree = disagreeing(groups)
     opened = 0
     for sample_id, views in sorted(groups.items()):
         review = pending.get(sample_id)

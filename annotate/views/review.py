@@ -130,7 +130,8 @@ def _decided(request: HttpRequest, review: Review, action) -> HttpResponse:
 @staff_required
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
     review = _review(pk)
-    label = get_object_or_404(Label, pk=request.POST.get("label") or 0)
+    label_id = request.POST.get("label", "")
+    label = get_object_or_404(Label, pk=int(label_id) if label_id.isdigit() else 0)
     return _decided(request, review, lambda: reviews.accept(review, label, request.user))
 
 

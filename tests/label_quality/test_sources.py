@@ -170,3 +170,20 @@ def test_labelers_see_a_source_only_when_the_campaign_shows_it(mixed):
     assert shown == [consensus.Suggestion("judge", 1)]
     html = render_to_string("review/_suggestions.html", {"suggestions": shown})
     assert "judge: first error at step 2" in html
+
+
+def test_select_strategy_disagreement_opens_slots_for_disagreeing_samples(mixed):
+    campaign, generation, samples = mixed
+    out = io.StringIO()
+    call_command(
+        "select", "--campaign", campaign.slug, "--strategy", "disagreement", "--dry-run", stdout=out
+    )
+    assert "Would route 1 disagreeing samples" in out.getvalue()
+    assert not Assignment.objects.unclaimed().exists()
+    out = io.StringIO()
+    call_command("select", "--campaign", campaign.slug, "--strategy", "disagreement", stdout=out)
+    assert "Opened 1 slots" in out.getvalue()
+    assert Assignment.objects.unclaimed().get().sample == samples[1]
+    generation.complete()
+    with pytest.raises(CommandError, match="no open generation"):
+        call_command("select", "--campaign", campaign.slug, "--strategy", "disagreement")

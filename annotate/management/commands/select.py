@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.consensus import disagreement_samples, route_disagreements
 from annotate.generations import SelectionError, open_generation, preview_selection
 from annotate.management._io import get_campaign
 
@@ -14,7 +15,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")
-        parser.add_argument("--strategy", choices=["per_problem", "global"], default=None)
+        parser.add_argument(
+            "--strategy",
+            choices=["per_problem", "global", "disagreement"],
+            default=None,
+            help="disagreement: open a slot in the newest open generation for every sample "
+            "whose label sources disagree on the first error (annotate.consensus)",
+        )
         parser.add_argument("--k", type=int, default=None)
         parser.add_argument("--wrong-fraction", type=float, default=None)
         parser.add_argument("--max-per-problem", type=int, default=None)
@@ -28,6 +35,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         campaign = get_campaign(opts["campaign"])
+        if opts["strategy"] == "disagreement":
+            self.stdout.write(self._disagreement(campaign, opts["dry_run"]))
+            return
         overrides = {
             "strategy": opts["strategy"],
             "k": opts["k"],
@@ -60,3 +70,12 @@ class Command(BaseCommand):
                 f"Created {len(preview) * campaign.overlap} assignment slots "
                 f"(overlap {campaign.overlap})."
             )
+
+    def _disagreement(self, campaign, dry_run: bool) -> str:
+        if dry_run:
+            return f"Would route {len(disagreement_samples(campaign))} disagreeing samples."
+        try:
+            routed = route_disagreements(campaign)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return f"Opened {routed} slots for samples whose label sources disagree."
