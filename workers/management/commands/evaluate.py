@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a campaign's evaluation data and store the results on it.
 
     evaluate --checkpoint ID --campaign SLUG [--json] [--trials T] [--max-test-problems N]
-             [--gate]
+             [--gate] [--processbench FILE]
 
 Data (`workers.loop.evaluation_data`):
 - best-of-N on the campaign's test-split problems with ≥ 2 graded samples: accuracy of the
@@ -68,6 +68,7 @@ class Command(BaseCommand):
         if opts["trials"] < 1:
             raise CommandError("--trials must be at least 1")
 
+        bench = self._read_processbench(opts["processbench"]) if opts["processbench"] else None
         data = loop.evaluation_data(campaign, max_test_problems=opts["max_test_problems"])
         if data.empty:
             self.stderr.write(
@@ -88,20 +89,23 @@ class Command(BaseCommand):
                 checkpoint, campaign, data=data, trials=opts["trials"]
             )
 
-        if opts["processbench"]:
-            metrics = {**metrics, "processbench": self._processbench(checkpoint, opts)}
+        if bench is not None:
+            metrics = {**metrics, "processbench": self._processbench(checkpoint, bench)}
         if opts["json"]:
             self.stdout.write(json.dumps({"checkpoint": checkpoint.pk, **metrics}, indent=2))
             return
         self.stdout.write(self._summary(checkpoint, metrics, gate))
 
-    def _processbench(self, checkpoint: Checkpoint, opts: dict) -> dict:
-        """ProcessBench acc/F1 of the checkpoint on an imported ProcessBench file."""
+    def _read_processbench(self, path: str) -> list:
+        """The ProcessBench file's solutions, read before any model runs."""
         try:
-            with open_input(opts["processbench"]) as stream:
-                samples = read_processbench(stream)
+            with open_input(path) as stream:
+                return read_processbench(stream)
         except ImportFailed as exc:
-            raise CommandError(f"{opts['processbench']}: {exc}") from None
+            raise CommandError(f"{path}: {exc}") from None
+
+    def _processbench(self, checkpoint: Checkpoint, samples: list) -> dict:
+        """ProcessBench acc/F1 of the checkpoint on those solutions (reported, not stored)."""
         adapter = get_adapter(checkpoint.path, checkpoint.adapter)
         return evaluate_checkpoint(adapter, first_error=samples or None).get("first_error", {})
 
