@@ -6,7 +6,10 @@ registered there (subclassing whatever is registered) instead of editing them:
 - samples: actions "Mark as gold (QC)" / "Mark as gold (screening)" open a form with one
   rating select per step;
 - labels: actions "Use as gold (QC)" / "Use as gold (screening)" copy a finished label;
-- screening results: a lead can let a failed labeler pass after review.
+- screening results: a lead can let a failed labeler pass after review;
+- label quality: a campaign's quality settings (review rate, consensus-only training), its
+  automatic label sources (whether labelers see them, whether training uses them), their
+  imported labels and the reviews (read-only: decided on the review page).
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 
 from annotate import quality
-from annotate.models import GoldStandard, Label, Sample, ScreeningResult
+from annotate.models import (
+    GoldStandard,
+    Label,
+    LabelSource,
+    QualitySettings,
+    Review,
+    Sample,
+    ScreeningResult,
+    SourceLabel,
+)
 from annotate.models.label import FinishReason
 
 RATING_CHOICES = [("", "—"), ("1", "+1"), ("0", "0"), ("-1", "−1")]
@@ -203,3 +215,49 @@ _extend(Sample, SampleGoldMixin)
 _extend(Label, LabelGoldMixin)
 if not admin.site.is_registered(ScreeningResult):
     admin.site.register(ScreeningResult, ScreeningResultAdmin)
+
+
+class QualitySettingsAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "review_rate", "train_on_consensus_only"]
+    list_select_related = ["campaign"]
+
+
+class LabelSourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "campaign", "kind", "show_to_labelers", "use_for_training"]
+    list_editable = ["show_to_labelers", "use_for_training"]
+    list_filter = ["campaign", "kind"]
+    readonly_fields = ["kind", "created_at"]
+
+
+class SourceLabelAdmin(admin.ModelAdmin):
+    list_display = ["id", "source", "sample", "created_at"]
+    list_filter = ["source"]
+    list_select_related = ["source__campaign", "sample"]
+    raw_id_fields = ["sample"]
+    readonly_fields = ["source", "sample", "ratings", "scores", "provenance", "created_at"]
+
+
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["id", "sample", "reason", "state", "reviewer", "decided_at"]
+    list_filter = ["state", "reason", "sample__campaign"]
+    list_select_related = ["sample", "reviewer"]
+    readonly_fields = [
+        "sample",
+        "labels",
+        "reason",
+        "state",
+        "chosen",
+        "reviewer",
+        "created_at",
+        "decided_at",
+    ]
+
+
+for model, model_admin in [
+    (QualitySettings, QualitySettingsAdmin),
+    (LabelSource, LabelSourceAdmin),
+    (SourceLabel, SourceLabelAdmin),
+    (Review, ReviewAdmin),
+]:
+    if not admin.site.is_registered(model):
+        admin.site.register(model, model_admin)

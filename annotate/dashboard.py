@@ -16,6 +16,7 @@ from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from annotate.agreement import OverlapAgreement, overlap_report
 from annotate.models import (
     Assignment,
     Campaign,
@@ -362,3 +363,53 @@ def campaign_overview() -> QuerySet[Campaign]:
         generation_count=Count("generations", distinct=True),
         has_open_work=Exists(open_work),
     ).order_by("slug")
+
+
+# --- Overlap agreement (label quality) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverlapRow:
+    name: str
+    agreement: OverlapAgreement
+
+    @property
+    def first_error_pct(self) -> float | None:
+        rate = self.agreement.first_error_rate
+        return None if rate is None else 100 * rate
+
+
+@dataclass(frozen=True)
+class OverlapPanel:
+    """Agreement between overlapping labels: the campaign, per generation, per labeler."""
+
+    overlap: int
+    total: OverlapAgreement
+    generations: list[OverlapRow]
+    labelers: list[OverlapRow]
+
+
+def overlap_panel(campaign: Campaign) -> OverlapPanel:
+    """The campaign page loads this panel on its own (htmx), keeping the page's queries."""
+    report = overlap_report(campaign)
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in=list(report.by_labeler))
+        .values_list("pk", "username")
+    )
+    generations = [
+        OverlapRow("—" if number is None else f"Generation {number}", agreement)
+        for number, agreement in sorted(
+            report.by_generation.items(), key=lambda item: -1 if item[0] is None else item[0]
+        )
+    ]
+    labelers = sorted(
+        (OverlapRow(names.get(pk, f"user {pk}"), a) for pk, a in report.by_labeler.items()),
+        key=lambda row: row.name,
+    )
+    return OverlapPanel(
+        overlap=campaign.overlap,
+        total=report.total,
+        generations=generations,
+        labelers=labelers,
+    )

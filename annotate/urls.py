@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate.views import labeling
+from annotate.views import labeling, review
 
 urlpatterns = [
     path(
@@ -20,4 +20,10 @@ urlpatterns = [
     path("tasks/<int:assignment_id>/undo/", labeling.undo, name="task-undo"),
     path("tasks/<int:assignment_id>/finish/", labeling.finish, name="task-finish"),
     path("tasks/<int:assignment_id>/heartbeat/", labeling.heartbeat, name="task-heartbeat"),
+    path("review/items/<int:pk>/", review.item, name="review-item"),
+    path("review/items/<int:pk>/accept/", review.accept, name="review-accept"),
+    path("review/items/<int:pk>/correct/", review.correct, name="review-correct"),
+    path("review/items/<int:pk>/reject/", review.reject, name="review-reject"),
+    path("review/<slug:slug>/", review.queue, name="review-queue"),
+    path("review/<slug:slug>/agreement/", review.agreement, name="review-agreement"),
 ]

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -469,3 +470,40 @@ def campaign_change_form(client, campaign) -> dict:
         else:
             data[name] = value
     return data
+
+
+# --- Overlap: several labelers' finished labels of the same samples ------------------------------
+
+OVERLAP_STEPS = ["Let $x = 2$.", "Then $x^2 = 4$.", "So $x^2 + 1 = 5$.", "# Answer\n\n5"]
+
+
+def person(name: str, campaign: Campaign | None = None, **fields):
+    user = get_user_model().objects.create_user(name, password=f"{name}-password", **fields)
+    if campaign is not None:
+        campaign.labelers.add(user)
+    return user
+
+
+def finished_label(
+    user, sample: Sample, generation: Generation, ratings: list, reason: str, *, flagged=()
+) -> Label:
+    """`user`'s finished label of `sample` (`flagged`: step indexes flagged)."""
+    assignment = Assignment.objects.create(
+        generation=generation,
+        sample=sample,
+        labeler=user,
+        state=Assignment.State.IN_PROGRESS,
+        reason=Assignment.Reason.REGULAR,
+    )
+    done = finish(assignment, ratings, reason)
+    if flagged:
+        StepRating.objects.filter(label=done, step__in=flagged).update(flagged=True)
+    return done
+
+
+def overlap_campaign(campaign: Campaign) -> tuple[Generation, list[Sample]]:
+    campaign.overlap = 2
+    campaign.save(update_fields=["overlap"])
+    generation = make_generation(campaign, 0)
+    samples = [make_sample(campaign, OVERLAP_STEPS) for _ in range(4)]
+    return generation, samples

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from annotate.consensus import consensus_samples, source_training_examples
 from annotate.io.prm800k import LabelRecord, iter_label_records
-from annotate.models import Campaign
+from annotate.models import Campaign, QualitySettings
 from selector.training import TrainingExample, examples_from_prm800k
 
 
@@ -42,5 +43,13 @@ def record_examples(record: LabelRecord) -> list[TrainingExample]:
 def campaign_training_examples(
     campaign: Campaign, *, generation: int | None = None
 ) -> Iterator[TrainingExample]:
-    for record in iter_label_records(campaign, generation=generation):
+    """Resolved labels' examples, then (for the whole campaign) those of the automatic
+    sources training uses; only consensus samples when the quality settings say so."""
+    consensus_only = QualitySettings.of(campaign).train_on_consensus_only
+    for record in iter_label_records(
+        campaign, generation=generation, consensus_only=consensus_only
+    ):
         yield from record_examples(record)
+    if generation is None:
+        only = consensus_samples(campaign) if consensus_only else None
+        yield from source_training_examples(campaign, only=only)

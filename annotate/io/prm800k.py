@@ -47,6 +47,7 @@ from django.db import transaction
 from django.db.models import BooleanField, Case, F, IntegerField, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
 
+from annotate.consensus import consensus_samples
 from annotate.io.base import (
     GradingMemo,
     ImportFailed,
@@ -70,6 +71,7 @@ from annotate.models import (
     StepRating,
 )
 from annotate.models.label import FinishReason
+from annotate.review import resolved
 from selector.ratings import first_error
 
 #: uuid5 namespace for native labelers' PRM800K ids: uuid5(LABELER_NAMESPACE, username).
@@ -593,9 +595,21 @@ _EXPORT_FIELDS = (
 )
 
 
-def finished_labels(campaign: Campaign, generation: int | None = None):
-    """A campaign's finished labels, annotated with their PRM800K generation number."""
-    qs = Label.objects.filter(sample__campaign=campaign, finish_reason__isnull=False).annotate(
+def finished_labels(
+    campaign: Campaign,
+    generation: int | None = None,
+    *,
+    include_unresolved: bool = True,
+    consensus_only: bool = False,
+):
+    """A campaign's finished labels as reviews resolved them (`annotate.review.resolved`),
+    annotated with their PRM800K generation number; `consensus_only` keeps the samples whose
+    label sources agree (`annotate.consensus`)."""
+    qs = Label.objects.filter(sample__campaign=campaign, finish_reason__isnull=False)
+    qs = resolved(qs, include_unresolved=include_unresolved)
+    if consensus_only:
+        qs = qs.filter(sample_id__in=consensus_samples(campaign))
+    qs = qs.annotate(
         export_generation=Case(
             When(
                 assignment__kind=Assignment.Kind.SCREENING,
@@ -822,7 +836,12 @@ def _label_record(
 
 
 def iter_label_records(
-    campaign: Campaign, *, generation: int | None = None, chunk_size: int = 2000
+    campaign: Campaign,
+    *,
+    generation: int | None = None,
+    chunk_size: int = 2000,
+    include_unresolved: bool = True,
+    consensus_only: bool = False,
 ) -> Iterator[LabelRecord]:
     """A campaign's finished labels as LabelRecords, by label id.
 
@@ -830,7 +849,9 @@ def iter_label_records(
     the chunk's StepRating and rated Alternative rows), whatever the number of labels; JSON
     columns are read as text and spliced into the line rather than decoded and re-encoded.
     """
-    qs = finished_labels(campaign, generation).annotate(
+    qs = finished_labels(
+        campaign, generation, include_unresolved=include_unresolved, consensus_only=consensus_only
+    ).annotate(
         prm800k_text=Cast("prm800k_steps", TextField()),
         extra_text=Cast("question_extra", TextField()),
         steps_text=Cast("sample__steps", TextField()),
@@ -844,10 +865,21 @@ def iter_label_records(
 
 
 def iter_prm800k_lines(
-    campaign: Campaign, *, generation: int | None = None, chunk_size: int = 2000
+    campaign: Campaign,
+    *,
+    generation: int | None = None,
+    chunk_size: int = 2000,
+    include_unresolved: bool = True,
+    consensus_only: bool = False,
 ) -> Iterator[str]:
     """PRM800K JSONL lines (no trailing newline) of a campaign's finished labels, by label id."""
-    for record in iter_label_records(campaign, generation=generation, chunk_size=chunk_size):
+    for record in iter_label_records(
+        campaign,
+        generation=generation,
+        chunk_size=chunk_size,
+        include_unresolved=include_unresolved,
+        consensus_only=consensus_only,
+    ):
         yield record.line()
 
 

@@ -2,12 +2,14 @@
 
 TRL's "stepwise supervision" dataset type (PRMTrainer) has a string `prompt`, a list of step
 strings `completions` and a list of booleans `labels`, one per step. Steps run up to and
-including the first error: a −1 is False, +1 True, 0 True when the campaign's
-`neutral_is_positive` is set (the paper's best setting), else False.
+including the first error: a −1 is False, +1 True, and a neutral 0 follows `neutral`:
+`positive` (True, as Qwen's PRM800K conversion and the paper's best setting) or `negative`
+(False, as TRL's own PRM800K script); by default the campaign's `neutral_is_positive`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -55,12 +57,26 @@ def rated_path(
     return path
 
 
+NEUTRAL = ("positive", "negative")
+
+
 def iter_stepwise_records(
-    campaign: Campaign, *, generation: int | None = None, chunk_size: int = 2000
+    campaign: Campaign,
+    *,
+    generation: int | None = None,
+    chunk_size: int = 2000,
+    neutral: str | None = None,
+    include_unresolved: bool = True,
+    consensus_only: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One TRL stepwise-supervision record per finished label with at least one rated step."""
-    neutral_ok = campaign.neutral_is_positive
-    for rows in iter_chunks(finished_labels(campaign, generation), _FIELDS, chunk_size):
+    if neutral is not None and neutral not in NEUTRAL:
+        raise ValueError(f"neutral maps to one of {NEUTRAL}, not {neutral!r}")
+    neutral_ok = campaign.neutral_is_positive if neutral is None else neutral == "positive"
+    labels = finished_labels(
+        campaign, generation, include_unresolved=include_unresolved, consensus_only=consensus_only
+    )
+    for rows in iter_chunks(labels, _FIELDS, chunk_size):
         ratings = ratings_for([row[0] for row in rows if row[1] is None])
         for label_id, prm800k_steps, steps, prompt in rows:
             path = rated_path(steps, prm800k_steps, ratings.get(label_id, {}))
@@ -73,12 +89,11 @@ def iter_stepwise_records(
             }
 
 
-def export_stepwise(out: IO[str], campaign: Campaign, *, generation: int | None = None) -> int:
-    """Write stepwise-supervision JSONL to `out`; returns the number of records."""
-    import json
-
+def export_stepwise(out: IO[str], campaign: Campaign, **options: Any) -> int:
+    """Write stepwise-supervision JSONL to `out` (`options` as `iter_stepwise_records`);
+    returns the number of records."""
     count = 0
-    for record in iter_stepwise_records(campaign, generation=generation):
+    for record in iter_stepwise_records(campaign, **options):
         out.write(json.dumps(record, ensure_ascii=False))
         out.write("\n")
         count += 1

@@ -7,8 +7,9 @@ from annotate.models.campaign import Campaign
 from annotate.models.checkpoint import Checkpoint, Score
 from annotate.models.generation import Generation, Selection
 from annotate.models.label import GoldStandard, Label, StepRating
+from annotate.models.label_source import LabelSource, SourceLabel
 from annotate.models.problem import Problem, Sample
-from annotate.models.quality import ScreeningResult
+from annotate.models.quality import QualitySettings, Review, ScreeningResult
 
 __all__ = [
     "Alternative",
@@ -18,10 +19,14 @@ __all__ = [
     "Generation",
     "GoldStandard",
     "Label",
+    "LabelSource",
     "Problem",
+    "QualitySettings",
+    "Review",
     "Sample",
     "Score",
     "ScreeningResult",
     "Selection",
+    "SourceLabel",
     "StepRating",
 ]

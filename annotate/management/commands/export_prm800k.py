@@ -13,18 +13,32 @@ class Command(StepwiseCommand):
         parser.add_argument("--campaign", required=True, help="campaign slug")
         parser.add_argument("--generation", type=int, default=None, help="only this generation")
         parser.add_argument("-o", "--output", default=None, help="output file (default stdout)")
+        parser.add_argument(
+            "--exclude-unresolved",
+            action="store_true",
+            help="leave out samples whose overlapping labels disagree and no review settled",
+        )
+        parser.add_argument(
+            "--consensus-only",
+            action="store_true",
+            help="only samples whose label sources agree on the first error",
+        )
 
     def handle(self, *args, **opts):
         campaign = get_campaign(opts["campaign"])
         to_stdout = opts["output"] in (None, "-")
-        total = finished_labels(campaign, opts["generation"]).count()
+        filters = {
+            "include_unresolved": not opts["exclude_unresolved"],
+            "consensus_only": opts["consensus_only"],
+        }
+        total = finished_labels(campaign, opts["generation"], **filters).count()
         start = time.perf_counter()
         count = 0
         with (
             open_output(opts["output"], self.stdout._out) as out,
             progress_bar(total, "records", to_stdout or opts["verbosity"] == 0) as progress,
         ):
-            for line in iter_prm800k_lines(campaign, generation=opts["generation"]):
+            for line in iter_prm800k_lines(campaign, generation=opts["generation"], **filters):
                 out.write(line)
                 out.write("\n")
                 count += 1

@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import CommandError
 
+from annotate.consensus import disagreement_samples, route_disagreements
 from annotate.generations import SelectionError, open_generation, preview_selection
 from annotate.management._io import get_campaign
 from annotate.management.command import StepwiseCommand
@@ -17,8 +18,10 @@ class Command(StepwiseCommand):
         parser.add_argument("--campaign", required=True, help="campaign slug")
         parser.add_argument(
             "--strategy",
-            choices=["per_problem", "global"],
-            help="Top-K per problem or across the pool; default: the campaign's.",
+            choices=["per_problem", "global", "disagreement"],
+            help="Top-K per problem or across the pool; default: the campaign's. disagreement: "
+            "open a slot in the newest open generation for every sample whose label sources "
+            "disagree on the first error (annotate.consensus)",
         )
         parser.add_argument("--k", type=int, help="How many to select; default: the campaign's.")
         parser.add_argument(
@@ -39,6 +42,9 @@ class Command(StepwiseCommand):
 
     def handle(self, *args, **opts):
         campaign = get_campaign(opts["campaign"])
+        if opts["strategy"] == "disagreement":
+            self.stdout.write(self._disagreement(campaign, opts["dry_run"]))
+            return
         overrides = {
             "strategy": opts["strategy"],
             "k": opts["k"],
@@ -71,3 +77,12 @@ class Command(StepwiseCommand):
                 f"Created {len(preview) * campaign.overlap} assignment slots "
                 f"(overlap {campaign.overlap})."
             )
+
+    def _disagreement(self, campaign, dry_run: bool) -> str:
+        if dry_run:
+            return f"Would route {len(disagreement_samples(campaign))} disagreeing samples."
+        try:
+            routed = route_disagreements(campaign)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return f"Opened {routed} slots for samples whose label sources disagree."

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a campaign's evaluation data and store the results on it.
 
     evaluate --checkpoint ID --campaign SLUG [--json] [--trials T] [--max-test-problems N]
-             [--gate]
+             [--gate] [--processbench FILE]
 
 Data (`workers.loop.evaluation_data`):
 - best-of-N on the campaign's test-split problems with ≥ 2 graded samples: accuracy of the
@@ -25,8 +25,13 @@ import json
 from django.core.management.base import CommandError
 from django.db import transaction
 
+from annotate.io import ImportFailed
+from annotate.io.processbench import read_processbench
+from annotate.management._io import open_input
 from annotate.management.command import StepwiseCommand
 from annotate.models import Campaign, Checkpoint
+from selector.evaluation import evaluate_checkpoint
+from selector.scoring import get_adapter
 from workers import loop
 
 
@@ -55,6 +60,11 @@ class Command(StepwiseCommand):
             action="store_true",
             help="Compare with the active checkpoint on the same data; promote if better.",
         )
+        parser.add_argument(
+            "--processbench",
+            metavar="FILE",
+            help="Also report ProcessBench F1 on this ProcessBench JSONL file.",
+        )
 
     def handle(self, *args, **opts):
         campaign = Campaign.objects.filter(slug=opts["campaign"]).first()
@@ -70,6 +80,7 @@ class Command(StepwiseCommand):
         if opts["trials"] < 1:
             raise CommandError("--trials must be at least 1")
 
+        bench = self._read_processbench(opts["processbench"]) if opts["processbench"] else None
         data = loop.evaluation_data(campaign, max_test_problems=opts["max_test_problems"])
         if data.empty:
             self.stderr.write(
@@ -90,10 +101,25 @@ class Command(StepwiseCommand):
                 checkpoint, campaign, data=data, trials=opts["trials"]
             )
 
+        if bench is not None:
+            metrics = {**metrics, "processbench": self._processbench(checkpoint, bench)}
         if opts["json"]:
             self.stdout.write(json.dumps({"checkpoint": checkpoint.pk, **metrics}, indent=2))
             return
         self.stdout.write(self._summary(checkpoint, metrics, gate))
+
+    def _read_processbench(self, path: str) -> list:
+        """The ProcessBench file's solutions, read before any model runs."""
+        try:
+            with open_input(path) as stream:
+                return read_processbench(stream)
+        except ImportFailed as exc:
+            raise CommandError(f"{path}: {exc}") from None
+
+    def _processbench(self, checkpoint: Checkpoint, samples: list) -> dict:
+        """ProcessBench acc/F1 of the checkpoint on those solutions (reported, not stored)."""
+        adapter = get_adapter(checkpoint.path, checkpoint.adapter)
+        return evaluate_checkpoint(adapter, first_error=samples or None).get("first_error", {})
 
     def _summary(self, checkpoint: Checkpoint, metrics: dict, gate: dict | None) -> str:
         s, d = metrics["summary"], metrics["data"]
@@ -115,6 +141,12 @@ class Command(StepwiseCommand):
             for method in ("prm", "orm", "majority"):
                 values = " ".join(f"{acc:6.3f}" for _, acc in curves[method])
                 lines.append(f"    {method:<18} {values}")
+        bench = metrics.get("processbench")
+        if bench is not None:
+            lines.append(
+                f"  ProcessBench F1      {_fmt(bench.get('f1'))}   (acc erroneous "
+                f"{_fmt(bench.get('acc_erroneous'))}, acc correct {_fmt(bench.get('acc_correct'))})"
+            )
         if gate is not None:
             lines.append(f"Gate: {gate['decision']} ({gate['reason']}).")
         return "\n".join(lines)
