@@ -15,14 +15,10 @@ from typing import Any
 from django.db.models import Count, Q
 
 from annotate.models import Campaign, Checkpoint, Generation
+from selector.promotion import METRICS
 
 SERIES_CLASSES = ("s0", "s1", "s2", "s3")
-METRIC_LABELS = {
-    "val_loss": "validation loss",
-    "step_auc": "step AUC",
-    "first_error_f1": "first-error F1",
-    "best_of_n": "best-of-N (PRM)",
-}
+METRIC_LABELS = {name: metric.short for name, metric in METRICS.items()}
 
 
 @dataclass

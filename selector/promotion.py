@@ -10,17 +10,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Metric:
     name: str
-    label: str
+    label: str  # the campaign's choice label
+    short: str  # chart axes and dashboard tables
     higher_is_better: bool
 
 
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
-        Metric("val_loss", "Validation loss (lower is better)", higher_is_better=False),
-        Metric("step_auc", "Step-level AUC", higher_is_better=True),
-        Metric("first_error_f1", "First-error F1 (ProcessBench)", higher_is_better=True),
-        Metric("best_of_n", "Best-of-N accuracy (PRM, largest N)", higher_is_better=True),
+        Metric("val_loss", "Validation loss (lower is better)", "validation loss", False),
+        Metric("step_auc", "Step-level AUC", "step AUC", True),
+        Metric("first_error_f1", "First-error F1 (ProcessBench)", "first-error F1", True),
+        Metric("best_of_n", "Best-of-N accuracy (PRM, largest N)", "best-of-N (PRM)", True),
     )
 }
 

@@ -43,7 +43,7 @@ def make_gold(make_sample, lead):
 
 
 @pytest.fixture
-def open_generation(campaign):
+def opened_generation(campaign):
     return Generation.objects.create(
         campaign=campaign, number=0, status=Generation.Status.OPEN, opened_at=timezone.now()
     )

@@ -137,7 +137,7 @@ def test_qc_draw_rate():
     assert sum(quality.qc_draw(1.0, rng) for _ in range(1000)) == 1000
 
 
-def test_qc_served_at_the_rate_and_never_twice(campaign, problem, labeler, open_generation):
+def test_qc_served_at_the_rate_and_never_twice(campaign, problem, labeler, opened_generation):
     samples = Sample.objects.bulk_create(
         Sample(
             campaign=campaign,
@@ -164,7 +164,7 @@ def test_qc_served_at_the_rate_and_never_twice(campaign, problem, labeler, open_
     assert all(a.kind == Assignment.Kind.QUALITY_CONTROL for a in hits)
 
 
-def test_qc_rate_zero_and_one_are_exact(campaign, labeler, open_generation, make_gold):
+def test_qc_rate_zero_and_one_are_exact(campaign, labeler, opened_generation, make_gold):
     golds = [make_gold(QC, [1, 1, 1], "solution") for _ in range(5)]
     rng = random.Random(5)
     campaign.qc_rate = 0.0
@@ -197,11 +197,11 @@ def test_qc_needs_an_open_generation(campaign, labeler, make_gold):
 
 
 def test_qc_skips_gold_the_labeler_already_worked_on(
-    campaign, labeler, other_labeler, open_generation, make_gold
+    campaign, labeler, other_labeler, opened_generation, make_gold
 ):
     seen = make_gold(QC, [1, -1], "found_error")
     Assignment.objects.create(
-        generation=open_generation,
+        generation=opened_generation,
         sample=seen.sample,
         labeler=labeler,
         state=Assignment.State.SUBMITTED,
@@ -214,7 +214,7 @@ def test_qc_skips_gold_the_labeler_already_worked_on(
     assert quality.maybe_qc_item(other_labeler, campaign).sample_id == seen.sample_id
 
 
-def test_qc_skips_screening_gold(campaign, labeler, open_generation, make_gold):
+def test_qc_skips_screening_gold(campaign, labeler, opened_generation, make_gold):
     make_gold(SCREENING, [1, -1], "found_error")
     campaign.qc_rate = 1.0
     assert quality.maybe_qc_item(labeler, campaign) is None
@@ -224,7 +224,7 @@ def test_qc_skips_screening_gold(campaign, labeler, open_generation, make_gold):
 
 
 def test_labeler_agreement_from_finished_qc_labels(
-    campaign, labeler, other_labeler, open_generation, make_gold
+    campaign, labeler, other_labeler, opened_generation, make_gold
 ):
     make_gold(QC, [1, 0, -1], "found_error")
     make_gold(QC, [1, 1, 1], "solution")
@@ -279,10 +279,10 @@ def test_validate_gold_rejects(ratings, reason, n_steps):
         quality.validate_gold(ratings, reason, n_steps)
 
 
-def test_gold_from_a_finished_label(campaign, labeler, lead, open_generation, make_sample):
+def test_gold_from_a_finished_label(campaign, labeler, lead, opened_generation, make_sample):
     sample = make_sample(4)
     assignment = Assignment.objects.create(
-        generation=open_generation, sample=sample, labeler=labeler, state="in_progress"
+        generation=opened_generation, sample=sample, labeler=labeler, state="in_progress"
     )
     label = finish(assignment, [1, 0, -1], "found_error")
     gold = quality.gold_from_label(label, SCREENING, by=lead)
@@ -293,9 +293,9 @@ def test_gold_from_a_finished_label(campaign, labeler, lead, open_generation, ma
     assert GoldStandard.objects.get(sample=sample).purpose == QC
 
 
-def test_unfinished_label_cannot_be_gold(campaign, labeler, open_generation, make_sample):
+def test_unfinished_label_cannot_be_gold(campaign, labeler, opened_generation, make_sample):
     assignment = Assignment.objects.create(
-        generation=open_generation, sample=make_sample(), labeler=labeler, state="in_progress"
+        generation=opened_generation, sample=make_sample(), labeler=labeler, state="in_progress"
     )
     with pytest.raises(ValidationError):
         quality.gold_from_label(Label.for_assignment(assignment), QC)
