@@ -1,9 +1,11 @@
 """Admin for project leads: campaigns are configured here; everything else is browsable."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
+from annotate.checkpoints import validate_checkpoint_dir
 from annotate.generations import PipelineError, SelectionError, start_generation
 from annotate.models import (
     Alternative,
@@ -240,8 +242,20 @@ class SampleAdmin(admin.ModelAdmin):
         )
 
 
+class CheckpointForm(forms.ModelForm):
+    """A checkpoint added by hand passes `register_checkpoint`'s validation of its directory
+    (the admin supplies the model and fields)."""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.instance.pk is None and data.get("path"):
+            validate_checkpoint_dir(data["path"], data.get("adapter"))
+        return data
+
+
 @admin.register(Checkpoint)
 class CheckpointAdmin(admin.ModelAdmin):
+    form = CheckpointForm
     list_display = [
         "name",
         "campaign",
