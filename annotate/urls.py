@@ -20,6 +20,16 @@ urlpatterns = [
     path("tasks/<int:assignment_id>/undo/", labeling.undo, name="task-undo"),
     path("tasks/<int:assignment_id>/finish/", labeling.finish, name="task-finish"),
     path("tasks/<int:assignment_id>/heartbeat/", labeling.heartbeat, name="task-heartbeat"),
+    path(
+        "tasks/<int:assignment_id>/alternatives/",
+        labeling.alternatives,
+        name="task-alternatives",
+    ),
+    path(
+        "tasks/<int:assignment_id>/alternatives/<int:alternative_id>/rate/",
+        labeling.rate_alternative,
+        name="task-rate-alternative",
+    ),
     path("review/items/<int:pk>/", review.item, name="review-item"),
     path("review/items/<int:pk>/accept/", review.accept, name="review-accept"),
     path("review/items/<int:pk>/correct/", review.correct, name="review-correct"),

@@ -13,6 +13,7 @@ the answer is only the rows that changed plus the bar and notices, swapped out o
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -20,13 +21,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap
 
 from annotate import quality
-from annotate.models import Assignment, Campaign, Label, ScreeningResult
+from annotate.consensus import suggestions
+from annotate.models import (
+    Alternative,
+    Assignment,
+    Campaign,
+    Label,
+    ScreeningResult,
+    SourceLabel,
+)
 from annotate.models.label_steps import ActionResult, LabelingError, LabelSnapshot
 from annotate.queue import available_count, held_assignment, next_assignment
 
@@ -127,27 +138,56 @@ def next_task(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/queue_empty.html", context)
 
 
+#: How long after a found_error the page waits for alternatives before it stops asking.
+ALTERNATIVES_PATIENCE = timedelta(minutes=10)
+
+
+def _alternatives_context(label: Label, snap: LabelSnapshot) -> dict[str, Any]:
+    """The alternatives to the erroneous step of the labeler's found_error label (PRM800K
+    phase 2), and whether the page should keep asking for them (they arrive from a worker)."""
+    alternatives = list(label.alternatives.filter(step=snap.error_step).order_by("index"))
+    waiting = not alternatives and label.sample.campaign.alternatives_wanted > 0
+    if waiting and label.finished_at and timezone.now() - label.finished_at > ALTERNATIVES_PATIENCE:
+        waiting = False
+    current = next((a for a in alternatives if a.rating is None), None)
+    return {
+        "alternatives": alternatives,
+        "alternatives_waiting": waiting,
+        "alternatives_shown": bool(alternatives) or waiting,
+        "current_alternative": current.pk if current is not None else None,
+    }
+
+
 def _fragment_context(
     request: HttpRequest, assignment: Assignment, label: Label, snap: LabelSnapshot | None = None
 ) -> dict[str, Any]:
     """What the `task` fragment needs (not the problem: that is outside it)."""
     owner = assignment.labeler_id == request.user.pk
-    return {
+    snap = snap or label.snapshot(read_only=not owner)
+    context = {
         "assignment": assignment,
         "label": label,
-        "snap": snap or label.snapshot(read_only=not owner),
+        "snap": snap,
         "owner": owner,
         "rating_choices": RATING_CHOICES,
         "expired": assignment.state == Assignment.State.EXPIRED,
     }
+    if owner and label.pk is not None and snap.finish_reason == "found_error":
+        context.update(_alternatives_context(label, snap))
+    return context
 
 
-def _task_context(request: HttpRequest, assignment: Assignment, label: Label) -> dict:
+def _task_context(
+    request: HttpRequest, assignment: Assignment, label: Label, *, shown: bool | None = None
+) -> dict:
+    """`shown`: whether some source shows its suggestion on the sample, when already known
+    (the page skips the query then: off by default)."""
     context = _fragment_context(request, assignment, label)
     context.update(
         sample=assignment.sample,
         problem=assignment.sample.problem,
         campaign=assignment.sample.campaign,
+        suggestions=suggestions(assignment.sample_id) if shown is not False else [],
     )
     return context
 
@@ -156,14 +196,20 @@ def _task_context(request: HttpRequest, assignment: Assignment, label: Label) ->
 @labeler_required
 def task(request: HttpRequest, assignment_id: int) -> HttpResponse:
     # The labeler's own task with its label, in one query (the usual case).
+    shown_sources = SourceLabel.objects.filter(
+        sample_id=OuterRef("sample_id"), source__show_to_labelers=True
+    )
     label = (
         Label.objects.select_related("assignment", "sample__problem", "sample__campaign")
+        .annotate(suggested=Exists(shown_sources))
         .filter(assignment_id=assignment_id, assignment__labeler=request.user)
         .first()
     )
+    shown = None
     if label is not None:
         assignment = label.assignment
         assignment.sample = label.sample
+        shown = label.suggested
     else:
         assignment = _get_assignment_for_user(request, assignment_id, allow_staff=True)
         # A GET creates nothing: an unopened label is shown empty, and opened by its first
@@ -172,7 +218,8 @@ def task(request: HttpRequest, assignment_id: int) -> HttpResponse:
             assignment=assignment, sample=assignment.sample
         )
         label.assignment, label.sample = assignment, assignment.sample
-    return render(request, "labeling/task.html", _task_context(request, assignment, label))
+    context = _task_context(request, assignment, label, shown=shown)
+    return render(request, "labeling/task.html", context)
 
 
 def _parse_int(value: str | None) -> int | None:
@@ -309,3 +356,48 @@ def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
         label = _get_locked_label_for_user(request, assignment_id)
         label.heartbeat(elapsed)
     return HttpResponse(status=204)
+
+
+# --- alternatives at the first error (PRM800K phase 2) ---------------------------------------
+
+
+def _render_alternatives(request: HttpRequest, label: Label, status: int = 200) -> HttpResponse:
+    assignment = label.assignment
+    if not request.htmx:
+        return redirect("task", assignment_id=assignment.pk)
+    context = _fragment_context(request, assignment, label)
+    context["alone"] = True  # the messages are shown in it (not in the task's notices)
+    return render(request, "labeling/task.html#alternatives", context, status=status)
+
+
+@require_GET
+@labeler_required
+def alternatives(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """The alternatives block, read only: the page polls it until the worker's proposals are
+    stored (the answer without the poll stops it)."""
+    label = get_object_or_404(
+        Label.objects.select_related("assignment", "sample__campaign"),
+        assignment_id=assignment_id,
+        assignment__labeler=request.user,
+    )
+    context = _fragment_context(request, label.assignment, label)
+    context["alone"] = True
+    return render(request, "labeling/task.html#alternatives", context)
+
+
+@require_POST
+@labeler_required
+def rate_alternative(request: HttpRequest, assignment_id: int, alternative_id: int) -> HttpResponse:
+    rating = _parse_int(request.POST.get("rating"))
+    if rating not in (-1, 0, 1):
+        return HttpResponse("Rate an alternative −1, 0 or +1.", status=400)
+    with transaction.atomic():
+        label = _get_locked_label_for_user(request, assignment_id)
+        alternative = get_object_or_404(Alternative, pk=alternative_id, label=label)
+        written = alternative.rate(rating)
+    if not written:
+        messages.error(
+            request, "Not saved: this task no longer ends with a −1 at that step (re-opened?)."
+        )
+        return _render_alternatives(request, label, status=409)
+    return _render_alternatives(request, label)

@@ -287,7 +287,14 @@
     if (!t) return;
     var current = $("[data-current]", t);
     var closed = "This task is finished: press n for the next one.";
-    if (kind === "rate") {
+    if (kind === "rate" && !editable() && $("[data-alternatives]", t)) {
+      // A finished found_error task: the keys rate the first unrated alternative.
+      var alt = $("[data-alt-current]", t);
+      var none = $("[data-alternatives-waiting]", t)
+        ? "Alternatives are still being proposed."
+        : "Every alternative is rated: press n for the next task.";
+      clickIfEnabled(alt && $("[data-rating='" + action[1] + "']", alt), none);
+    } else if (kind === "rate") {
       clickIfEnabled(current && $("[data-rating='" + action[1] + "']", current), editable() ? "No step to rate." : closed);
     } else if (kind === "flag") {
       clickIfEnabled(current && $("[data-action='flag']", current), editable() ? "No step to flag." : closed);
