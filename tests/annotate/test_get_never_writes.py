@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from annotate.models import Assignment, Campaign, Checkpoint, Label
+from annotate.models import Assignment, Campaign, Checkpoint, Label, Review
 from tests.factories import make_generation, make_sample, make_task, open_slots
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,10 @@ def world(labeler, other_labeler, lead, campaign):
     slot = open_slots(generation, [make_sample(campaign)])[0]
     campaign.labelers.add(other_labeler)
     sample = assignment.sample
+    review = Review.objects.create(sample=sample, reason=Review.Reason.SAMPLED)
+    review.labels.add(label)
     return {
+        "item": review.pk,
         "slug": campaign.slug,
         "number": generation.number,
         "assignment": assignment.pk,
