@@ -72,6 +72,8 @@ def _wait_for_live_server_requests(timeout: float = 10.0) -> None:
 def login(page, username: str, password: str) -> None:
     """Log in through Django's login form, by keyboard (the username field has autofocus)."""
     page.goto("/accounts/login/")
+    # Typing before autofocus lands loses keys on a loaded machine: wait for the focus first.
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
