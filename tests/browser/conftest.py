@@ -41,10 +41,17 @@ def page(browser, live_server):
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
+    in_flight: set = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
     # Leaving the page sends a last active-time beacon; keep it off the server, whose database
-    # is about to be flushed.
+    # is about to be flushed, and let requests already sent finish first.
     context.route("**/heartbeat/", lambda route: route.abort())
+    deadline = time.monotonic() + 10
+    while in_flight and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     page.goto("about:blank")
     context.close()
     _wait_for_live_server_requests()
