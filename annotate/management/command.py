@@ -1,4 +1,5 @@
-"""The base of every Stepwise management command: `--help` shows each option's default."""
+"""The base of every Stepwise management command: `--help` shows each option's default and
+how long a run with the defaults takes (`runtime`)."""
 
 import argparse
 
@@ -10,6 +11,12 @@ class DefaultsHelpFormatter(DjangoHelpFormatter, argparse.ArgumentDefaultsHelpFo
 
 
 class StepwiseCommand(BaseCommand):
+    #: One sentence: how long a run with the defaults takes, and on what (shown in --help).
+    runtime: str = ""
+
     def create_parser(self, prog_name: str, subcommand: str, **kwargs):
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
-        return super().create_parser(prog_name, subcommand, **kwargs)
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django passes `help` as the description; the cost follows it as its own sentence.
+        parser.description = " ".join(part for part in (self.help, self.runtime) if part)
+        return parser

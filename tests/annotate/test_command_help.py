@@ -1,6 +1,7 @@
 """Every project command explains itself: each option has a help line, defaults shown."""
 
 import argparse
+import re
 
 import pytest
 from django.core.management import get_commands, load_command_class
@@ -46,3 +47,17 @@ def test_every_option_has_help_with_its_default(name, app):
 def test_the_list_covers_the_commands_people_run():
     names = {name for name, _ in project_commands()}
     assert {"import_samples", "select", "train_prm", "simulate", "demo"} <= names
+
+
+DURATION = re.compile(r"\b(second|minute|hour)s?\b|\b\d+ s\b")
+
+
+@pytest.mark.parametrize(("name", "app"), project_commands())
+def test_help_says_how_long_a_default_run_takes(name, app):
+    command = load_command_class(app, name)
+    assert DURATION.search(command.runtime), f"{name}: runtime names no duration"
+    assert command.runtime.endswith("."), "one sentence"
+    parser = command.create_parser("manage.py", name)
+    text = " ".join(parser.format_help().split())
+    assert " ".join(command.runtime.split()) in text
+    assert parser.description == f"{command.help} {command.runtime}"

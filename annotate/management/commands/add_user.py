@@ -20,6 +20,7 @@ from annotate.models import Campaign
 
 class Command(StepwiseCommand):
     help = "Create or update a labeler or lead account."
+    runtime = "A run takes under a second."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("username", help="Login name.")

@@ -8,6 +8,10 @@ from annotate.management.command import StepwiseCommand
 
 class Command(StepwiseCommand):
     help = "Export a campaign's finished labels as PRM800K JSONL (streamed, constant memory)."
+    runtime = (
+        "A default run (the whole campaign) streams about 4,000 records a second on 2 shared "
+        "cores (README, Benchmarks): ~25 s for 100,000 labels."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")

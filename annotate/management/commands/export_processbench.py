@@ -12,6 +12,10 @@ class Command(StepwiseCommand):
         "Export resolved labels in ProcessBench's format: id, problem, steps, label (first "
         "error, −1 for none), final_answer_correct."
     )
+    runtime = (
+        "A default run streams the whole campaign like export_prm800k: seconds for thousands of"
+        " labels (not benchmarked on its own)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")

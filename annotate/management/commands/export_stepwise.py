@@ -9,6 +9,10 @@ from annotate.management.command import StepwiseCommand
 
 class Command(StepwiseCommand):
     help = "Export labels in TRL's stepwise-supervision format: prompt, completions, labels."
+    runtime = (
+        "A default run streams the whole campaign like export_prm800k: seconds for thousands of"
+        " labels (not benchmarked on its own)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True, help="campaign slug")

@@ -16,6 +16,10 @@ from selector.grading import DEFAULT_TIMEOUT, grade_answer
 
 class Command(StepwiseCommand):
     help = "Grade a final answer against a ground truth; prints true or false."
+    runtime = (
+        "A run takes about a second (Django's start-up); sympy gets at most "
+        "STEPWISE_GRADE_TIMEOUT (5 s)."
+    )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -11,6 +11,7 @@ class Command(StepwiseCommand):
         "Import step labels from an automatic source (hard −1/0/+1 or soft [0, 1] per step, "
         "with provenance) for a campaign's samples; atomic."
     )
+    runtime = "A run takes seconds for thousands of lines (not benchmarked on its own)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="JSONL file, or - for standard input")

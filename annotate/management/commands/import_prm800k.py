@@ -5,6 +5,7 @@ from annotate.management.command import StepwiseCommand
 
 class Command(StepwiseCommand):
     help = "Import labeled PRM800K records (phase 1 or 2) from JSONL; all or nothing."
+    runtime = "A run takes seconds for thousands of records (not benchmarked on its own)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="PRM800K JSONL file, or - for standard input")

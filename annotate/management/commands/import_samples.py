@@ -7,6 +7,10 @@ from annotate.management.command import StepwiseCommand
 
 class Command(StepwiseCommand):
     help = "Import model-written samples from JSONL; answers extracted and graded; atomic."
+    runtime = (
+        "A run imports and grades 2,700–4,400 samples a second on 2 shared cores (README, "
+        "Benchmarks): ~30 s per 100,000."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="JSONL file, or - for standard input")

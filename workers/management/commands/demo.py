@@ -38,6 +38,10 @@ QC_ITEMS = 20
 
 class Command(StepwiseCommand):
     help = "Build the demo campaigns and accounts from data/ (idempotent)."
+    runtime = (
+        "The first run takes a few minutes on CPU (the bootstrap PRM scores the pool); later "
+        "runs a few seconds."
+    )
 
     def handle(self, *args, **options) -> None:
         users = self._users()

@@ -37,6 +37,10 @@ from workers import loop
 
 class Command(StepwiseCommand):
     help = "Evaluate a checkpoint (best-of-N, first-error F1, step AUC, val loss) and store it."
+    runtime = (
+        "A run takes a minute or so on CPU for the demo's test split with the bootstrap PRM; it"
+        " grows with the test split's steps and the model's size."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -15,6 +15,10 @@ from workers import pipeline
 
 class Command(StepwiseCommand):
     help = "Score the campaign's unscored pool with a checkpoint (default: the active one)."
+    runtime = (
+        "A run takes about a minute for the demo's 800 samples with the bootstrap PRM on CPU; "
+        "docs/scoring.md estimates large pools on GPUs."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -27,6 +27,10 @@ from workers import loop
 
 class Command(StepwiseCommand):
     help = "Train a native PRM on the campaign's labels and register it as a checkpoint."
+    runtime = (
+        "A run takes minutes on CPU for a demo-sized campaign with the default bootstrap base; "
+        "fine-tuning MiniLM costs ~265 s per 200 examples on 2 cores."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
