@@ -210,6 +210,17 @@ class ExportQuerySerializer(serializers.Serializer):
     )
 
 
+class StepwiseExportQuerySerializer(ExportQuerySerializer):
+    exclude_gold = serializers.BooleanField(
+        required=False, default=False, help_text="Leave out labels of gold (QC, screening) samples."
+    )
+    finished_only = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Only labels that judged the whole solution (found_error or solution).",
+    )
+
+
 # --- generations --------------------------------------------------------------------------
 
 

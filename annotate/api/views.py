@@ -50,7 +50,7 @@ from annotate.generations import (
 )
 from annotate.io import ImportFailed, import_problems, import_samples
 from annotate.io.prm800k import iter_prm800k_lines
-from annotate.io.stepwise import iter_stepwise_records
+from annotate.io.stepwise import StepwiseExport
 from annotate.models import (
     Assignment,
     Campaign,
@@ -544,8 +544,10 @@ def export_prm800k(request: Request, slug: str) -> StreamingHttpResponse:
 @extend_schema(
     summary="Export TRL stepwise supervision JSONL",
     description='`{"prompt", "completions", "labels"}` per finished label, steps up to and '
-    "including the first error, streamed in constant memory.",
-    parameters=[s.ExportQuerySerializer],
+    "including the first error, streamed in constant memory. The `Stepwise-Skipped` header "
+    "counts the labels the filters left out, by reason (labels with no rated step are "
+    "found while streaming and are not in it).",
+    parameters=[s.StepwiseExportQuerySerializer],
     responses=EXPORT_RESPONSES,
 )
 @api_view(["GET"])
@@ -553,12 +555,13 @@ def export_prm800k(request: Request, slug: str) -> StreamingHttpResponse:
 @use_renderers([JSONRenderer, JSONLinesRenderer])
 def export_stepwise(request: Request, slug: str) -> StreamingHttpResponse:
     campaign = campaign_or_404(slug)
-    options = validated_query(s.ExportQuerySerializer, request)
-    records = iter_stepwise_records(
-        campaign, generation=options.get("generation"), chunk_size=EXPORT_CHUNK
-    )
-    lines = (json.dumps(record, ensure_ascii=False) for record in records)
-    return stream_jsonl(lines, f"{campaign.slug}-stepwise.jsonl")
+    options = validated_query(s.StepwiseExportQuerySerializer, request)
+    export = StepwiseExport(campaign, chunk_size=EXPORT_CHUNK, **options)
+    export.labels()  # the filters' counts, before the first byte is sent
+    lines = (json.dumps(record, ensure_ascii=False) for record in export.records())
+    response = stream_jsonl(lines, f"{campaign.slug}-stepwise.jsonl")
+    response["Stepwise-Skipped"] = export.report()
+    return response
 
 
 # --- the caller's own work ----------------------------------------------------------------

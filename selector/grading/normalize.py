@@ -517,6 +517,8 @@ def canonical_form(expr: str | None) -> str | None:
         s = _MIXED.sub(_mixed, s)
         s = s.replace(" ", "")
     s = s.replace("{", "").replace("}", "")
+    if s.endswith(".") and len(s) > 1 and not s.endswith(".."):
+        s = s[:-1]  # a full stop that closed a \text{…}, as in "4:30 \text{ p.m.}"
     s = s.lower()
     s = strip_thousands(s)
     if "*10^" in s:

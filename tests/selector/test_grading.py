@@ -198,6 +198,11 @@ CASES = [
     ("40_9", "40_9", True),
     ("40_9", "409", False),
     ("4:30", "4:30p..", False),
+    # spacing inside \text{}: where the space and the closing full stop sit does not matter
+    ("4:30 \\text{ p.m.}", "\\text{4:30 p.m.}", True),
+    ("4:30\\text{ p.m.}", "4:30 p.m.", True),
+    ("4:30 \\text{p.m.}", "\\text{ 4:30 p.m. }", True),
+    ("\\text{4:30 a.m.}", "4:30 \\text{ p.m.}", False),
 ]
 
 
