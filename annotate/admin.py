@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html, format_html_join
 
+from annotate import ground_truth
 from annotate.checkpoints import validate_checkpoint_dir
 from annotate.generations import PipelineError, SelectionError, start_generation
 from annotate.models import (
@@ -192,11 +193,38 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Problem)
 class ProblemAdmin(admin.ModelAdmin):
-    list_display = ["unique_id", "campaign", "subject", "level", "split", "ground_truth_answer"]
-    list_filter = ["campaign", "split", "subject", "level"]
+    list_display = [
+        "unique_id",
+        "campaign",
+        "subject",
+        "level",
+        "split",
+        "ground_truth_answer",
+        "ground_truth_status",
+        "ground_truth_note",
+    ]
+    list_filter = ["ground_truth_status", "campaign", "split", "subject", "level"]
     search_fields = ["unique_id", "problem", "ground_truth_answer"]
     list_select_related = ["campaign"]
     show_full_result_count = False
+    readonly_fields = ["ground_truth_status", "ground_truth_note"]
+    actions = ["confirm_ground_truth"]
+
+    @admin.action(description="Confirm the ground truth (its samples count as wrong again)")
+    def confirm_ground_truth(self, request, queryset) -> None:
+        done = ground_truth.confirm(queryset, request.user.get_username())
+        self.message_user(request, f"Confirmed {done} ground truth(s).", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Editing the answer fixes the ground truth: its samples are regraded, and it is
+        confirmed."""
+        if not change or "ground_truth_answer" not in form.changed_data:
+            return super().save_model(request, obj, form, change)
+        answer = obj.ground_truth_answer
+        obj.ground_truth_answer = form.initial["ground_truth_answer"]
+        super().save_model(request, obj, form, change)
+        changed = ground_truth.fix_ground_truth(obj, answer, request.user.get_username())
+        self.message_user(request, f"Ground truth fixed; {changed} sample(s) regraded.")
 
 
 class ScoreInline(admin.TabularInline):

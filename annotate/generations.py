@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, QuerySet
 
 from annotate import dispatch
+from annotate.ground_truth import flag_disagreeing
 from annotate.models import (
     Assignment,
     Campaign,
@@ -30,6 +31,7 @@ from annotate.models import (
     Score,
     Selection,
 )
+from annotate.models.problem import GroundTruthStatus, counts_as_wrong
 
 #: Rows fetched per round trip when loading a pool (server-side cursor on PostgreSQL).
 POOL_CHUNK = 50_000
@@ -184,8 +186,10 @@ def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
             f"JOIN {score} sc ON sc.sample_id = s.id AND sc.checkpoint_id = {int(checkpoint.pk)}"
         )
         extra = ""
+    # `counts_as_wrong` in SQL: graded wrong and the problem's ground truth not suspect.
+    wrong = f"(s.is_correct IS FALSE AND p.ground_truth_status <> '{GroundTruthStatus.SUSPECT}')"
     return (
-        f"SELECT s.id, s.problem_id, {score_column}::float8, (s.is_correct IS FALSE), "
+        f"SELECT s.id, s.problem_id, {score_column}::float8, {wrong}, "
         f"{fingerprint} FROM {sample} s "
         f"JOIN {problem} p ON p.id = s.problem_id {source} "
         f"LEFT JOIN {selection} sel ON sel.sample_id = s.id "
@@ -274,18 +278,21 @@ def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
     if checkpoint is None:
         qs = (
             pool.filter(verifier_score__isnull=False)
+            .annotate(wrong=ExpressionWrapper(counts_as_wrong(), output_field=BooleanField()))
             .order_by("id")
-            .values_list("id", "problem_id", "verifier_score", "is_correct", "steps_hash")
+            .values_list("id", "problem_id", "verifier_score", "wrong", "steps_hash")
         )
     else:
+        wrong = ExpressionWrapper(counts_as_wrong("sample__"), output_field=BooleanField())
         qs = (
             Score.objects.filter(checkpoint=checkpoint, sample__in=pool)
+            .annotate(wrong=wrong)
             .order_by("sample_id")
             .values_list(
                 "sample_id",
                 "sample__problem_id",
                 "score",
-                "sample__is_correct",
+                "wrong",
                 "sample__steps_hash",
             )
         )
@@ -295,13 +302,13 @@ def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
     def flush() -> None:
         if not chunk:
             return
-        ids, problems, scores, correct, hashes = zip(*chunk, strict=True)
+        ids, problems, scores, wrong, hashes = zip(*chunk, strict=True)
         parts.append(
             (
                 np.fromiter(ids, dtype=np.int64, count=len(ids)),
                 np.fromiter(problems, dtype=np.int64, count=len(ids)),
                 np.fromiter(scores, dtype=np.float64, count=len(ids)),
-                np.fromiter((c is False for c in correct), dtype=np.bool_, count=len(ids)),
+                np.fromiter((w is True for w in wrong), dtype=np.bool_, count=len(ids)),
                 _digests(list(hashes)),
             )
         )
@@ -442,6 +449,8 @@ def open_generation(
         # In memory only (never saved): selection_params() then starts from the frozen params.
         for key, value in generation.params.items():
             setattr(locked, key, value)
+    # Samples generated or graded since the last check: flag broken ground truths first.
+    flag_disagreeing(locked)
     preview = preview_selection(
         locked,
         scores=scores,

@@ -59,14 +59,18 @@ class Agreement:
     """Agreement of labels with gold, summed over items.
 
     `first_error_agree` counts items whose outcome matches gold: the same first −1 index, or
-    both reaching the end with no −1. Steps are compared where both rated them, up to and
-    including the earlier of the two first errors.
+    both reaching the end with no −1. `abandoned` counts the items the labeler gave up on (or
+    reported as a bad problem) where gold did not: they are reported apart from
+    `disagreements`, but still earn no agreement (giving up never helps pass screening).
+    Steps are compared where both rated them, up to and including the earlier of the two
+    first errors.
     """
 
     items: int = 0
     first_error_agree: int = 0
     steps_compared: int = 0
     steps_agree: int = 0
+    abandoned: int = 0
 
     def __add__(self, other: Agreement) -> Agreement:
         return Agreement(
@@ -74,7 +78,13 @@ class Agreement:
             self.first_error_agree + other.first_error_agree,
             self.steps_compared + other.steps_compared,
             self.steps_agree + other.steps_agree,
+            self.abandoned + other.abandoned,
         )
+
+    @property
+    def disagreements(self) -> int:
+        """Items judged to the end with another outcome than gold (give-ups not included)."""
+        return self.items - self.first_error_agree - self.abandoned
 
     @property
     def first_error_rate(self) -> float | None:
@@ -112,6 +122,7 @@ def compare(
 ) -> Agreement:
     """One finished label against its gold."""
     same = outcome(ratings, finish_reason) == outcome(gold_ratings, gold_finish_reason)
+    gave_up = not same and finish_reason in ABANDONED
     ends = [first_error(r) for r in (ratings, gold_ratings)]
     limit = min([len(ratings), len(gold_ratings)] + [e + 1 for e in ends if e is not None])
     pairs = [
@@ -124,6 +135,7 @@ def compare(
         first_error_agree=int(same),
         steps_compared=len(pairs),
         steps_agree=sum(a == b for a, b in pairs),
+        abandoned=int(gave_up),
     )
 
 
@@ -371,3 +383,71 @@ def gold_from_label(label: Label, purpose: str, by=None) -> GoldStandard:
     if label.prm800k_steps and not label.ratings.exists():
         raise ValidationError(f"Label {label.pk} is imported; enter its gold by hand.")
     return mark_gold(label.sample, purpose, label_ratings(label), label.finish_reason, by)
+
+
+# --- Feedback to the labeler: their QC labels beside gold ---------------------------------
+
+
+RATING_TEXT = {-1: "−1", 0: "0", 1: "+1", None: "—"}
+
+
+@dataclass(frozen=True)
+class StepFeedback:
+    index: int
+    text: str
+    mine: Rating | None
+    gold: Rating | None
+
+    @property
+    def same(self) -> bool:
+        return self.mine == self.gold
+
+    @property
+    def mine_text(self) -> str:
+        return RATING_TEXT[self.mine]
+
+    @property
+    def gold_text(self) -> str:
+        return RATING_TEXT[self.gold]
+
+
+@dataclass(frozen=True)
+class ItemFeedback:
+    """One scored QC or screening item: the labeler's step labels beside the gold ones."""
+
+    label: Label
+    steps: list[StepFeedback]
+    verdict: str  # "agree", "disagree" or "gave_up"
+
+
+def feedback_for(user, limit: int = 50) -> list[ItemFeedback]:
+    """The labeler's own scored gold items, newest first (their labels only, ever)."""
+    labels = list(
+        gold_labels()
+        .for_labeler(user)
+        .select_related("sample__problem", "sample__gold", "sample__campaign")
+        .order_by("-finished_at", "-id")[:limit]
+    )
+    steps: dict[int, dict[int, Rating]] = defaultdict(dict)
+    for label_id, step, rating in StepRating.objects.filter(label__in=labels).values_list(
+        "label_id", "step", "rating"
+    ):
+        steps[label_id][step] = rating
+    items = []
+    for label in labels:
+        gold = label.sample.gold
+        mine = _in_step_order(steps.get(label.pk, {}))
+        scored = compare(mine, label.finish_reason, gold.ratings or [], gold.finish_reason)
+        verdict = "agree" if scored.first_error_agree else "gave_up" if scored.abandoned else "disagree"
+        shown = min(len(label.sample.steps), max(len(mine), len(gold.ratings or [])))
+        rows = [
+            StepFeedback(
+                i,
+                label.sample.steps[i],
+                mine[i] if i < len(mine) else None,
+                gold.ratings[i] if i < len(gold.ratings) else None,
+            )
+            for i in range(shown)
+        ]
+        items.append(ItemFeedback(label, rows, verdict))
+    return items

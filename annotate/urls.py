@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", labeling.home, name="labeler-home"),
     path("next/", labeling.next_task, name="labeling-next"),
+    path("quality/", labeling.qc_feedback, name="qc-feedback"),
     path("tasks/<int:assignment_id>/", labeling.task, name="task"),
     path("tasks/<int:assignment_id>/rate/", labeling.rate, name="task-rate"),
     path("tasks/<int:assignment_id>/flag/", labeling.flag, name="task-flag"),

@@ -24,6 +24,7 @@ from annotate.io.base import (
     iter_json_lines,
     optional,
 )
+from annotate.ground_truth import flag_disagreeing
 from annotate.models import Campaign, Problem, Sample
 
 DEFAULT_SPLIT_STEPS = "\n\n"
@@ -241,6 +242,8 @@ def import_samples(
         finally:
             if writer is not None:
                 writer.close()
+        if grade:
+            counts["suspect ground truths"] = flag_disagreeing(campaign)
     summary.created = {"samples": created}
     summary.details = {k: v for k, v in counts.items() if v}
     if grader.graded:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
@@ -31,6 +32,7 @@ from django.utils import timezone
 from annotate import dispatch
 from annotate.models.assignment import Assignment
 from annotate.models.generation import Generation
+from annotate.models.problem import Problem, Sample
 from annotate.models.label_steps import (
     ActionResult,
     InvalidFinishReason,
@@ -466,6 +468,8 @@ class Label(models.Model):
         self._push_undo(None, state, [], finished=True)
         version = self.version
         added = self._record(elapsed_ms, now, reason)
+        if reason == FinishReason.BAD_PROBLEM:
+            self._report_bad_problem()
         return ActionResult(
             finish_reason=reason,
             time_added_ms=added,
@@ -488,6 +492,16 @@ class Label(models.Model):
         return self._record(elapsed_ms, now, None)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _report_bad_problem(self) -> int:
+        """A "bad problem" report puts the problem's ground truth under suspicion for the
+        lead (`annotate.ground_truth`); an undo leaves the report standing."""
+        who = get_user_model().objects.filter(pk=self.labeler_id).values_list(
+            get_user_model().USERNAME_FIELD, flat=True
+        )
+        note = f"Labeler {who.first()} reported a bad problem (sample {self.sample_id})."
+        problem = Sample.objects.filter(pk=self.sample_id).values("problem_id")
+        return Problem.objects.filter(pk__in=problem).flag_suspect(note)
 
     def _step_rows(self) -> dict[int, StepRating]:
         if self.pk is None:

@@ -4,8 +4,36 @@ from django.db import models
 from django.db.models import Q
 
 
+class GroundTruthStatus(models.TextChoices):
+    """Whether a problem's ground-truth answer can be trusted for selection's wrong phase."""
+
+    OK = "ok", "OK"
+    SUSPECT = "suspect", "Suspect (a lead should check it)"
+    CONFIRMED = "confirmed", "Confirmed by a lead"
+
+
+class ProblemQuerySet(models.QuerySet):
+    def suspect(self) -> ProblemQuerySet:
+        return self.filter(ground_truth_status=GroundTruthStatus.SUSPECT)
+
+    def flag_suspect(self, note: str) -> int:
+        """Mark these problems' ground truth suspect, with why; only problems still `ok`
+        (a lead's confirmation stands). Returns how many were flagged."""
+        return self.filter(ground_truth_status=GroundTruthStatus.OK).update(
+            ground_truth_status=GroundTruthStatus.SUSPECT, ground_truth_note=note
+        )
+
+    def confirm_ground_truth(self, note: str) -> int:
+        """A lead vouches for these ground truths: their samples count as wrong again."""
+        return self.exclude(ground_truth_status=GroundTruthStatus.CONFIRMED).update(
+            ground_truth_status=GroundTruthStatus.CONFIRMED, ground_truth_note=note
+        )
+
+
 class Problem(models.Model):
     """A math problem with its ground truth, as MATH/PRM800K describe it."""
+
+    GroundTruth = GroundTruthStatus
 
     class Split(models.TextChoices):
         TRAIN = "train"
@@ -21,6 +49,15 @@ class Problem(models.Model):
     subject = models.CharField(max_length=100, blank=True)
     level = models.PositiveSmallIntegerField(null=True, blank=True)
     split = models.CharField(max_length=5, choices=Split, default=Split.TRAIN)
+    # Suspect: its samples are not "wrong" for selection until a lead confirms or fixes it.
+    ground_truth_status = models.CharField(
+        max_length=10, choices=GroundTruthStatus, default=GroundTruthStatus.OK
+    )
+    ground_truth_note = models.TextField(
+        blank=True, help_text="Why the ground truth was flagged, or who confirmed it."
+    )
+
+    objects = ProblemQuerySet.as_manager()
 
     class Meta:
         ordering = ["campaign", "id"]
@@ -36,6 +73,14 @@ class Problem(models.Model):
 
     def __str__(self) -> str:
         return self.unique_id
+
+
+def counts_as_wrong(prefix: str = "") -> Q:
+    """The one rule for a wrong-answer sample in selection (`prefix`: the path to the sample,
+    e.g. "sample__"): graded wrong, and its problem's ground truth not under suspicion."""
+    return Q(**{f"{prefix}is_correct": False}) & ~Q(
+        **{f"{prefix}problem__ground_truth_status": GroundTruthStatus.SUSPECT}
+    )
 
 
 class SampleQuerySet(models.QuerySet):

@@ -80,16 +80,26 @@ def _get_assignment_for_user(
     raise Http404("No such task.")
 
 
-def _agreement_display(user) -> str:
+def _agreement_display(scored: quality.Agreement) -> str:
     """QC agreement so far as a percentage, or an em dash before any QC item is scored."""
-    score = quality.labeler_agreement(user).score
-    return "—" if score is None else f"{100 * score:.0f}%"
+    return "—" if scored.score is None else f"{100 * scored.score:.0f}%"
+
+
+def _agreement_detail(scored: quality.Agreement) -> str:
+    """Give-ups apart from disagreements: "3 of 5 agreed, 1 disagreed, 1 given up"."""
+    if not scored.items:
+        return ""
+    return (
+        f"{scored.first_error_agree} of {scored.items} agreed, "
+        f"{scored.disagreements} disagreed, {scored.abandoned} given up"
+    )
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
+    scored = quality.labeler_agreement(user)
     mine = Assignment.objects.for_labeler(user)
     recent = (
         Label.objects.for_labeler(user)
@@ -102,11 +112,25 @@ def home(request: HttpRequest) -> HttpResponse:
         "done": mine.filter(state=Assignment.State.SUBMITTED).count(),
         "in_progress": mine.filter(state=Assignment.State.IN_PROGRESS).count(),
         "waiting": available_count(user),
-        "agreement": _agreement_display(user),
+        "agreement": _agreement_display(scored),
+        "agreement_detail": _agreement_detail(scored),
         "campaigns": Campaign.objects.filter(labelers=user).order_by("slug"),
         "recent": recent,
     }
     return render(request, "labeling/home.html", context)
+
+
+@require_GET
+@login_required
+def qc_feedback(request: HttpRequest) -> HttpResponse:
+    """The labeler's own scored QC and screening items: their step labels beside gold."""
+    scored = quality.labeler_agreement(request.user)
+    context = {
+        "items": quality.feedback_for(request.user),
+        "agreement": _agreement_display(scored),
+        "agreement_detail": _agreement_detail(scored),
+    }
+    return render(request, "labeling/qc_feedback.html", context)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -49,6 +49,18 @@ def test_giving_up_on_a_correct_solution_is_not_agreement():
     assert (result.steps_compared, result.steps_agree) == (1, 1)
 
 
+def test_give_ups_are_counted_apart_from_disagreements():
+    gave_up = compare([1], "give_up", [1, -1], "found_error")
+    bad = compare([], "bad_problem", [1, 1], "solution")
+    wrong = compare([-1], "found_error", [1, -1], "found_error")
+    total = gave_up + bad + wrong
+    assert (total.items, total.first_error_agree, total.abandoned) == (3, 0, 2)
+    assert total.disagreements == 1
+    # Abandoning an item gold abandoned too is agreement, not a give-up.
+    same = compare([], "bad_problem", [], "bad_problem")
+    assert (same.first_error_agree, same.abandoned, same.disagreements) == (1, 0, 0)
+
+
 def test_unrated_steps_are_skipped():
     result = compare([1, None, -1], "found_error", [1, 0, -1], "found_error")
     assert (result.steps_compared, result.steps_agree) == (2, 2)
@@ -60,10 +72,13 @@ def test_sum_over_items_and_rates():
             ([1, -1], "found_error", [1, -1], "found_error"),  # agree, 2/2 steps
             ([1, 1], "solution", [-1], "found_error"),  # disagree, 0/1 step
             ([0, 0, 0], "solution", [1, 1, 1], "solution"),  # agree, 0/3 steps
-            ([1], "give_up", [1, 1], "solution"),  # disagree, 1/1 step
+            ([1], "give_up", [1, 1], "solution"),  # gave up (not agreement), 1/1 step
         ]
     )
-    assert total == Agreement(items=4, first_error_agree=2, steps_compared=7, steps_agree=3)
+    assert total == Agreement(
+        items=4, first_error_agree=2, steps_compared=7, steps_agree=3, abandoned=1
+    )
+    assert total.disagreements == 1  # give-ups are reported apart
     assert total.first_error_rate == pytest.approx(0.5)
     assert total.step_rate == pytest.approx(3 / 7)
     assert total.score == total.first_error_rate

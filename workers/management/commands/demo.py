@@ -4,7 +4,8 @@
   graded at import; a bootstrap PRM is built from their text, scores the pool, and generation 0
   is selected with its scores, so the labeling queue has work;
 - gold QC items: ProcessBench solutions (data/processbench_math.jsonl) to MATH500 problems,
-  their expert first-error labels as gold ratings (test split: never selected);
+  their expert first-error labels as gold ratings (test split: never selected); half of them
+  have an error, half are correct throughout (label −1);
 - campaign `prm800k`: the 12 real PRM800K records (data/prm800k_examples.jsonl), to browse
   and to export again;
 - accounts: lead / stepwise-lead (staff) and labeler / stepwise-labeler.
@@ -34,6 +35,16 @@ GUIDELINES = (
     "Use the flag for a step you are unsure about; give up if the solution is unreadable."
 )
 QC_ITEMS = 20
+
+
+def balanced_gold(items: list[dict], math500: dict[str, dict], n: int) -> list[dict]:
+    """The first n/2 ProcessBench items with an error and n/2 without one (label −1), among
+    MATH500 problems, interleaved: a gold set that is all errors teaches "gold has an error"."""
+    usable = [item for item in items if item["problem"].strip() in math500]
+    wrong = [item for item in usable if item["label"] >= 0][: n - n // 2]
+    right = [item for item in usable if item["label"] < 0][: n // 2]
+    mixed = [item for pair in zip(wrong, right, strict=False) for item in pair]
+    return mixed + wrong[len(right) :] + right[len(wrong) :]
 
 
 class Command(StepwiseCommand):
@@ -127,11 +138,9 @@ class Command(StepwiseCommand):
             record = json.loads(line)
             math500[record["problem"].strip()] = record
         problems, samples, gold, seen = [], [], {}, set()
-        for line in (DATA / "processbench_math.jsonl").open():
-            item = json.loads(line)
-            source = math500.get(item["problem"].strip())
-            if source is None or len(gold) >= QC_ITEMS:
-                continue
+        items = [json.loads(line) for line in (DATA / "processbench_math.jsonl").open()]
+        for item in balanced_gold(items, math500, QC_ITEMS):
+            source = math500[item["problem"].strip()]
             if source["unique_id"] not in seen:
                 seen.add(source["unique_id"])
                 problems.append(json.dumps({**source, "split": "test"}))
