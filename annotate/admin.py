@@ -224,7 +224,9 @@ class ProblemAdmin(admin.ModelAdmin):
         obj.ground_truth_answer = form.initial["ground_truth_answer"]
         super().save_model(request, obj, form, change)
         changed = ground_truth.fix_ground_truth(obj, answer, request.user.get_username())
-        self.message_user(request, f"Ground truth fixed; {changed} sample(s) regraded.")
+        self.message_user(
+            request, f"Ground truth fixed and confirmed; {changed} verdict(s) changed."
+        )
 
 
 class ScoreInline(admin.TabularInline):

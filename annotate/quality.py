@@ -438,7 +438,9 @@ def feedback_for(user, limit: int = 50) -> list[ItemFeedback]:
         gold = label.sample.gold
         mine = _in_step_order(steps.get(label.pk, {}))
         scored = compare(mine, label.finish_reason, gold.ratings or [], gold.finish_reason)
-        verdict = "agree" if scored.first_error_agree else "gave_up" if scored.abandoned else "disagree"
+        verdict = (
+            "agree" if scored.first_error_agree else "gave_up" if scored.abandoned else "disagree"
+        )
         shown = min(len(label.sample.steps), max(len(mine), len(gold.ratings or [])))
         rows = [
             StepFeedback(

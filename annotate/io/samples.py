@@ -10,6 +10,7 @@ from typing import IO
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotate.ground_truth import flag_disagreeing
 from annotate.io.base import (
     DEFAULT_BATCH_SIZE,
     BackgroundCopyWriter,
@@ -24,7 +25,6 @@ from annotate.io.base import (
     iter_json_lines,
     optional,
 )
-from annotate.ground_truth import flag_disagreeing
 from annotate.models import Campaign, Problem, Sample
 
 DEFAULT_SPLIT_STEPS = "\n\n"

@@ -97,9 +97,7 @@ class StepwiseExport:
         if neutral is not None and neutral not in NEUTRAL:
             raise ValueError(f"neutral maps to one of {NEUTRAL}, not {neutral!r}")
         self.campaign, self.generation, self.chunk_size = campaign, generation, chunk_size
-        self.neutral_ok = (
-            campaign.neutral_is_positive if neutral is None else neutral == "positive"
-        )
+        self.neutral_ok = campaign.neutral_is_positive if neutral is None else neutral == "positive"
         self.rules = {
             "unresolved": not include_unresolved,
             "no_consensus": consensus_only,

@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
@@ -32,7 +31,6 @@ from django.utils import timezone
 from annotate import dispatch
 from annotate.models.assignment import Assignment
 from annotate.models.generation import Generation
-from annotate.models.problem import Problem, Sample
 from annotate.models.label_steps import (
     ActionResult,
     InvalidFinishReason,
@@ -47,6 +45,7 @@ from annotate.models.label_steps import (
     TaskClosed,
     UndoTooLate,
 )
+from annotate.models.problem import Problem, Sample
 
 # A client may claim at most this much active time per request, whatever it sends.
 MAX_TIME_DELTA_MS = 10 * 60 * 1000
@@ -496,10 +495,8 @@ class Label(models.Model):
     def _report_bad_problem(self) -> int:
         """A "bad problem" report puts the problem's ground truth under suspicion for the
         lead (`annotate.ground_truth`); an undo leaves the report standing."""
-        who = get_user_model().objects.filter(pk=self.labeler_id).values_list(
-            get_user_model().USERNAME_FIELD, flat=True
-        )
-        note = f"Labeler {who.first()} reported a bad problem (sample {self.sample_id})."
+        who = self.labeler.get_username() if self.labeler_id else "?"
+        note = f"Labeler {who} reported a bad problem (sample {self.sample_id})."
         problem = Sample.objects.filter(pk=self.sample_id).values("problem_id")
         return Problem.objects.filter(pk__in=problem).flag_suspect(note)
 

@@ -75,9 +75,7 @@ def test_the_export_object_counts_what_the_stream_met(world):
 def test_api_export_takes_the_flags_and_names_the_skips(world, lead):
     url = f"{API}/campaigns/{world.slug}/exports/stepwise/"
     client = session_client(lead)
-    response = client.get(
-        url, {"exclude_gold": "true", "finished_only": "true"}, HTTP_ACCEPT=JSONL
-    )
+    response = client.get(url, {"exclude_gold": "true", "finished_only": "true"}, HTTP_ACCEPT=JSONL)
     assert response.status_code == 200
     assert response["Stepwise-Skipped"] == "1 gold, 2 not_finished"
     lines = b"".join(response.streaming_content).decode().splitlines()

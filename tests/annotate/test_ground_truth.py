@@ -17,12 +17,18 @@ from tests.factories import make_task
 
 pytestmark = pytest.mark.django_db
 
-SUSPECT, OK, CONFIRMED = (Problem.GroundTruth.SUSPECT, Problem.GroundTruth.OK, Problem.GroundTruth.CONFIRMED)
+SUSPECT, OK, CONFIRMED = (
+    Problem.GroundTruth.SUSPECT,
+    Problem.GroundTruth.OK,
+    Problem.GroundTruth.CONFIRMED,
+)
 
 
 def line(uid: str, j: int, answer: str, score: float) -> str:
     steps = [f"Work {j} on {uid}.", f"# Answer\n\n{answer}"]
-    return json.dumps({"id": f"{uid}/{j}", "unique_id": uid, "steps": steps, "verifier_score": score})
+    return json.dumps(
+        {"id": f"{uid}/{j}", "unique_id": uid, "steps": steps, "verifier_score": score}
+    )
 
 
 @pytest.fixture
@@ -31,7 +37,9 @@ def world(campaign):
     `hard`: ground truth 7, four wrong samples and one right; `few`: three wrong samples."""
     import_problems(
         [
-            json.dumps({"unique_id": "broken", "problem": "When?", "ground_truth_answer": "4:30p.."}),
+            json.dumps(
+                {"unique_id": "broken", "problem": "When?", "ground_truth_answer": "4:30p.."}
+            ),
             json.dumps({"unique_id": "hard", "problem": "How many?", "ground_truth_answer": "7"}),
             json.dumps({"unique_id": "few", "problem": "Which?", "ground_truth_answer": "3"}),
         ],
@@ -45,11 +53,13 @@ def world(campaign):
 
 
 def status(uid: str) -> tuple[str, str]:
-    return tuple(Problem.objects.values_list("ground_truth_status", "ground_truth_note").get(unique_id=uid))
+    return tuple(
+        Problem.objects.values_list("ground_truth_status", "ground_truth_note").get(unique_id=uid)
+    )
 
 
 def test_import_flags_the_problem_every_sample_disagrees_with(world):
-    campaign, summary = world
+    _, summary = world
     assert summary.details["suspect ground truths"] == 1
     flagged, note = status("broken")
     assert flagged == SUSPECT
@@ -68,11 +78,17 @@ def test_suspect_samples_never_fill_the_wrong_phase_on_either_pool_loader(world,
             monkeypatch.setattr(generations, "_load_pool_copy", _odd_rows)
         pool = generations.load_pool(campaign, None)
         wrong = dict(zip(pool.sample.tolist(), pool.wrong.tolist(), strict=True))
-        broken = set(Sample.objects.filter(problem__unique_id="broken").values_list("pk", flat=True))
+        broken = set(
+            Sample.objects.filter(problem__unique_id="broken").values_list("pk", flat=True)
+        )
         assert broken <= wrong.keys(), "still selectable"
         assert not any(wrong[pk] for pk in broken), loader
         picks = generations.preview_selection(campaign)
-        picked = set(Sample.objects.filter(pk__in=picks.sample.tolist()).values_list("problem__unique_id", flat=True))
+        picked = set(
+            Sample.objects.filter(pk__in=picks.sample.tolist()).values_list(
+                "problem__unique_id", flat=True
+            )
+        )
         assert picked == {"hard"}, loader  # the three best wrong answers, none of them "broken"
 
 

@@ -48,7 +48,11 @@ def test_the_labeler_sees_each_scored_item_beside_gold(client, labeler, scored):
     assert set(shown) == {a.pk for a in items}  # never the other labeler's
     assert [shown[a.pk].verdict for a in items] == ["agree", "disagree", "gave_up"]
     disagreed = shown[items[1].pk].steps
-    assert [(s.mine_text, s.gold_text) for s in disagreed] == [("+1", "+1"), ("−1", "+1"), ("—", "+1")]
+    assert [(s.mine_text, s.gold_text) for s in disagreed] == [
+        ("+1", "+1"),
+        ("−1", "+1"),
+        ("—", "+1"),
+    ]
     html = page.content.decode()
     assert f'data-qc-item="{theirs.label.pk}"' not in html
     assert 'data-verdict="gave_up"' in html and "Given up (not a disagreement)" in html
@@ -89,6 +93,8 @@ def test_demo_builds_ten_correct_and_ten_erroneous_gold_items():
     campaign = Campaign.objects.create(slug="demo-gold", name="gold")
     demo.Command()._import_gold(campaign)
     reasons = list(
-        GoldStandard.objects.filter(sample__campaign=campaign).values_list("finish_reason", flat=True)
+        GoldStandard.objects.filter(sample__campaign=campaign).values_list(
+            "finish_reason", flat=True
+        )
     )
     assert sorted(reasons) == ["found_error"] * 10 + ["solution"] * 10

@@ -25,8 +25,7 @@ from selector.scoring.inspection import KNOWN_ADAPTERS
 class Command(StepwiseCommand):
     help = "Validate a PRM directory and register it as a checkpoint of a campaign."
     runtime = (
-        "A run takes seconds (headers are read, not weights); --load adds the model's load "
-        "time."
+        "A run takes seconds (headers are read, not weights); --load adds the model's load time."
     )
 
     def add_arguments(self, parser):

@@ -34,8 +34,7 @@ def _ints(text: str) -> list[int]:
 class Command(StepwiseCommand):
     help = "Compare active selection strategies against random with simulated labelers."
     runtime = (
-        "A default run takes about 48 minutes on 2 shared CPU cores "
-        "(docs/simulation/README.md)."
+        "A default run takes about 48 minutes on 2 shared CPU cores (docs/simulation/README.md)."
     )
 
     def add_arguments(self, parser):
