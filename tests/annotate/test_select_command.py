@@ -68,11 +68,19 @@ def make_pool(campaign: Campaign, n_problems: int = 5, per_problem: int = 12) ->
 
 def reference(campaign: Campaign, scores: dict[int, float] | None = None, **params) -> list[int]:
     """The oracle over arrays built straight from the ORM (all train samples with an answer;
-    no score -> NaN; already selected -> excluded)."""
+    no score -> NaN; already selected -> excluded; wrong: graded wrong, ground truth not
+    suspect)."""
     samples = list(
         Sample.objects.filter(campaign=campaign, problem__split="train", answer__isnull=False)
         .order_by("id")
-        .values_list("id", "problem_id", "verifier_score", "is_correct", "steps_hash")
+        .values_list(
+            "id",
+            "problem_id",
+            "verifier_score",
+            "is_correct",
+            "steps_hash",
+            "problem__ground_truth_status",
+        )
     )
     selected = set(Selection.objects.values_list("sample_id", flat=True))
     ids = [s[0] for s in samples]
@@ -85,7 +93,7 @@ def reference(campaign: Campaign, scores: dict[int, float] | None = None, **para
         np.array([s[1] for s in samples], dtype=np.int64),
         np.array(ids, dtype=np.int64),
         np.array([score_of(s) for s in samples], dtype=np.float64),
-        np.array([s[3] is False for s in samples]),
+        np.array([s[3] is False and s[5] != "suspect" for s in samples]),
         np.frombuffer(b"".join(bytes.fromhex(s[4]) for s in samples), dtype="S16"),
         excluded=np.array([i in selected for i in ids], dtype=bool),
         **params,
@@ -299,6 +307,10 @@ def test_selection_on_imported_math_cot(tmp_path, args):
     call_command("import_samples", str(samples), "--campaign", "cot", verbosity=0)
     campaign = Campaign.objects.get(slug="cot")
     assert Sample.objects.filter(campaign=campaign, is_correct=False).exists()
+    # The real data's broken "4:30p.." ground truth is flagged (its wrong answers do not count).
+    assert list(Problem.objects.suspect().values_list("ground_truth_answer", flat=True)) == [
+        "4:30p.."
+    ]
     got = [
         item["sample"] for item in select_json("--campaign", "cot", "--dry-run", *args)["selected"]
     ]
