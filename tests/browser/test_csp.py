@@ -72,6 +72,8 @@ def test_labeler_pages_under_the_policy(watched, labeler, queued) -> None:
     login(page, "labeler", "labeler-password")
     assert violations(page) == []
     visit(page, reverse("labeler-home"))
+    visit(page, reverse("qc-feedback"))
+    visit(page, reverse("labeler-home"))
 
     page.click("[data-action=next]")
     page.wait_for_url(f"**/tasks/{queued.pk}/")

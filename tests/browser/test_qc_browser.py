@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from annotate import quality
 from annotate.models import Assignment, Generation, GoldStandard, Label, Sample
@@ -96,3 +97,29 @@ def test_lead_sees_the_agreement_on_the_dashboard(page, qc_campaign, labeler, le
     assert row.locator('[data-stat="first-error"]').inner_text() == "0%"
     assert row.locator('[data-stat="step"]').inner_text() == "67%"
     assert row.locator('[data-stat="gold-items"]').inner_text() == "1"
+
+
+def test_labeler_reads_a_scored_item_beside_gold(page, qc_campaign, labeler):
+    assignment = Assignment.objects.create(
+        generation=Generation.objects.get(),
+        sample=qc_campaign.sample,
+        labeler=labeler,
+        kind="qc",
+        state="in_progress",
+    )
+    label = Label.for_assignment(assignment)
+    for step, rating in enumerate([1, 1, -1]):
+        label.rate(step, rating)  # gold: +1, 0, −1
+    login(page, "labeler", "labeler-password")
+    page.goto(reverse("labeler-home"))
+    expect(page.locator('[data-stat="agreement_detail"]')).to_contain_text(
+        "1 of 1 agreed, 0 disagreed, 0 given up"
+    )
+    page.get_by_role("link", name="see each item").click()
+    item = page.locator(f'[data-qc-item="{label.pk}"]')
+    expect(item).to_have_attribute("data-verdict", "agree")
+    differs = item.locator('[data-step="1"]')
+    expect(differs).to_have_class("qc-step--differs")
+    expect(differs.locator("[data-mine]")).to_have_text("+1")
+    expect(differs.locator("[data-gold]")).to_have_text("0")
+    expect(item.locator('[data-step="0"] .katex').first).to_be_visible()  # math rendered
