@@ -80,17 +80,23 @@ def test_labeler_finishes_qc_item_by_keyboard(page, qc_campaign, labeler):
     assert Assignment.objects.get(labeler=labeler, state="in_progress").kind == "regular"
 
 
-def test_lead_sees_the_agreement_on_the_dashboard(page, qc_campaign, labeler, lead):
+def rated_qc_label(gold, labeler, ratings: list[int]) -> Label:
+    """The labeler's QC label of the gold sample, rated step by step as the page does."""
     assignment = Assignment.objects.create(
         generation=Generation.objects.get(),
-        sample=qc_campaign.sample,
+        sample=gold.sample,
         labeler=labeler,
         kind="qc",
         state="in_progress",
     )
     label = Label.for_assignment(assignment)
-    for step, rating in enumerate([1, 0, 1]):
-        label.rate(step, rating)  # misses gold's error at step 3
+    for step, rating in enumerate(ratings):
+        label.rate(step, rating)
+    return label
+
+
+def test_lead_sees_the_agreement_on_the_dashboard(page, qc_campaign, labeler, lead):
+    rated_qc_label(qc_campaign, labeler, [1, 0, 1])  # misses gold's error at step 3
     login(page, "lead", "lead-password")
     page.goto(reverse("dashboard-campaign", args=["test-campaign"]))
     row = page.locator('[data-labeler="labeler"]')
@@ -100,16 +106,7 @@ def test_lead_sees_the_agreement_on_the_dashboard(page, qc_campaign, labeler, le
 
 
 def test_labeler_reads_a_scored_item_beside_gold(page, qc_campaign, labeler):
-    assignment = Assignment.objects.create(
-        generation=Generation.objects.get(),
-        sample=qc_campaign.sample,
-        labeler=labeler,
-        kind="qc",
-        state="in_progress",
-    )
-    label = Label.for_assignment(assignment)
-    for step, rating in enumerate([1, 1, -1]):
-        label.rate(step, rating)  # gold: +1, 0, −1
+    label = rated_qc_label(qc_campaign, labeler, [1, 1, -1])  # gold: +1, 0, −1
     login(page, "labeler", "labeler-password")
     page.goto(reverse("labeler-home"))
     expect(page.locator('[data-stat="agreement_detail"]')).to_contain_text(
