@@ -5,7 +5,10 @@ from annotate.management.command import StepwiseCommand
 
 class Command(StepwiseCommand):
     help = "Import problems from JSONL (MATH field names accepted); all or nothing."
-    runtime = "A run takes a few seconds for MATH's 12,500 problems."
+    runtime = (
+        "A run imports ~2,800 problems a second on 2 shared cores (MATH500: 0.2 s) after "
+        "Django's start-up (4–6 s): under 10 s for MATH's 12,500."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="JSONL file, or - for standard input")

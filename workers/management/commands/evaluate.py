@@ -38,8 +38,8 @@ from workers import loop
 class Command(StepwiseCommand):
     help = "Evaluate a checkpoint (best-of-N, first-error F1, step AUC, val loss) and store it."
     runtime = (
-        "A run takes a minute or so on CPU for the demo's test split with the bootstrap PRM; it"
-        " grows with the test split's steps and the model's size."
+        "Not benchmarked: a run scores the campaign's held-out problems once, so it takes about "
+        "as long as `score` on that many samples with the same model."
     )
 
     def add_arguments(self, parser):

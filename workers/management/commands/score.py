@@ -16,8 +16,8 @@ from workers import pipeline
 class Command(StepwiseCommand):
     help = "Score the campaign's unscored pool with a checkpoint (default: the active one)."
     runtime = (
-        "A run takes about a minute for the demo's 800 samples with the bootstrap PRM on CPU; "
-        "docs/scoring.md estimates large pools on GPUs."
+        "A run takes about a minute for the demo's 800 samples with the bootstrap PRM on CPU "
+        "(the demo's own estimate); docs/scoring.md measures tokens/s and sizes GPU runs."
     )
 
     def add_arguments(self, parser):

@@ -28,8 +28,8 @@ from workers import loop
 class Command(StepwiseCommand):
     help = "Train a native PRM on the campaign's labels and register it as a checkpoint."
     runtime = (
-        "A run takes minutes on CPU for a demo-sized campaign with the default bootstrap base; "
-        "fine-tuning MiniLM costs ~265 s per 200 examples on 2 cores."
+        "Not benchmarked with the default bootstrap base; fine-tuning MiniLM costs ~265 s per "
+        "200 examples on 2 shared CPU cores (README, The simulator)."
     )
 
     def add_arguments(self, parser):
