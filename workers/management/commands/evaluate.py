@@ -38,8 +38,8 @@ from workers import loop
 class Command(StepwiseCommand):
     help = "Evaluate a checkpoint (best-of-N, first-error F1, step AUC, val loss) and store it."
     runtime = (
-        "Not benchmarked: a run scores the campaign's held-out problems once, so it takes about "
-        "as long as `score` on that many samples with the same model."
+        "Not benchmarked: a run scores the campaign's held-out problems once, about as long as "
+        "`score` on that many samples (a minute per ~800 with the bootstrap PRM on CPU)."
     )
 
     def add_arguments(self, parser):
