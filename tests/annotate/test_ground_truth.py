@@ -4,9 +4,11 @@ selection's wrong-answer phase until a lead confirms or fixes it."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from annotate import generations
@@ -143,3 +145,10 @@ def test_give_up_flags_nothing(labeler, campaign, client):
     client.force_login(labeler)
     client.post(reverse("task-finish", args=[assignment.pk]), {"reason": "give_up"})
     assert Problem.objects.suspect().count() == 0
+
+
+def test_select_tells_the_lead_what_was_held_out(world):
+    campaign, _ = world
+    out = io.StringIO()
+    call_command("select", "--campaign", campaign.slug, "--dry-run", stdout=out)
+    assert "1 problem(s) have a suspect ground truth" in out.getvalue()

@@ -6,6 +6,7 @@ from annotate.consensus import disagreement_samples, route_disagreements
 from annotate.generations import SelectionError, open_generation, preview_selection
 from annotate.management._io import get_campaign
 from annotate.management.command import StepwiseCommand
+from annotate.models import Problem
 
 
 class Command(StepwiseCommand):
@@ -80,6 +81,12 @@ class Command(StepwiseCommand):
             self.stdout.write(
                 f"Created {len(preview) * campaign.overlap} assignment slots "
                 f"(overlap {campaign.overlap})."
+            )
+        suspect = Problem.objects.filter(campaign=campaign).suspect().count()
+        if suspect:
+            self.stdout.write(
+                f"{suspect} problem(s) have a suspect ground truth: their samples did not count "
+                "as wrong (admin: Problems, filter by ground truth status)."
             )
 
     def _disagreement(self, campaign, dry_run: bool) -> str:
