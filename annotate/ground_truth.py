@@ -17,8 +17,6 @@ no later check or report overturns.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from django.db import transaction
 from django.db.models import Count, Q
 
@@ -44,10 +42,14 @@ def flag_disagreeing(campaign: Campaign) -> int:
     )
     flagged = 0
     for pk, graded in candidates:
-        answers = Counter(
-            Sample.objects.filter(problem_id=pk, is_correct=False).values_list("answer", flat=True)
+        answers = (
+            Sample.objects.filter(problem_id=pk, is_correct=False)
+            .values("answer")
+            .annotate(n=Count("pk"))
+            .order_by("-n", "answer")
+            .values_list("answer", "n")[:ANSWERS_SHOWN]
         )
-        common = "; ".join(f"{a} ×{n}" for a, n in answers.most_common(ANSWERS_SHOWN))
+        common = "; ".join(f"{a} ×{n}" for a, n in answers)
         note = f"All {graded} graded samples disagree with the ground truth (theirs: {common})."
         flagged += Problem.objects.filter(pk=pk).flag_suspect(note)
     return flagged
