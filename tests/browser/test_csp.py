@@ -95,6 +95,7 @@ def test_lead_pages_under_the_policy(watched, lead, campaign, queued) -> None:
         reverse("dashboard"),
         reverse("dashboard-campaign", args=[campaign.slug]),
         reverse("dashboard-models", args=[campaign.slug]),
+        reverse("dashboard-arms", args=[campaign.slug]),
         reverse("admin:index"),
         reverse("admin:auth_user_changelist"),
         reverse("admin:axes_accessattempt_changelist"),
