@@ -1,12 +1,15 @@
 """The control-arm panel: active selection against the uniform arm, on the campaign's labels."""
 
+from collections import Counter
+
 import pytest
 from django.urls import reverse
 
 from annotate.arms import arm_rows, generation_arms
-from annotate.models import Assignment, Checkpoint, Label, Score
+from annotate.generations import open_generation
+from annotate.models import Assignment, Campaign, Checkpoint, Label, Sample, Score
 from selector.proportions import wilson_interval
-from tests.factories import finished_label, make_generation, make_sample, person
+from tests.factories import finished_label, make_generation, make_pool, make_sample, person
 
 ERROR, SOLUTION, GIVE_UP = (
     Label.FinishReason.FOUND_ERROR,
@@ -141,3 +144,17 @@ def test_wilson_interval_is_inside_zero_one_and_holds_the_share():
     assert low < 0.75 < high
     with pytest.raises(ValueError):
         wilson_interval(6, 5)
+
+
+def test_a_generation_opened_with_a_control_arm_marks_its_slots(campaign):
+    """Per problem with K = 2: 10 % of the generation's slots, not 10 % of 2 (which rounds to
+    none), go to the uniform arm, and the assignments say which."""
+    make_pool(campaign, n_problems=10, per_problem=6)
+    Sample.objects.filter(campaign=campaign).update(verifier_score=0.5)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        k=2, strategy=Campaign.Strategy.PER_PROBLEM, uniform_fraction=0.1
+    )
+    campaign.refresh_from_db()
+    generation, _ = open_generation(campaign)
+    arms = Counter(generation.assignments.values_list("arm", flat=True))
+    assert sum(arms.values()) == 20 and arms[Assignment.Arm.UNIFORM] == 2
