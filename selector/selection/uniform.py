@@ -5,9 +5,9 @@ A campaign's ``uniform_fraction`` f reserves ``floor(f·S + 1/2)`` of a generati
 samples drawn uniformly at random, with a seeded generator, from the same pool `select` picks
 from. ``global``'s active arm is `select` with the remaining K; ``per_problem``'s is `select`
 less the slots the uniform arm took over (each problem's last picks, spread over problems),
-each refilled from the same problem's pool, so every problem keeps its quota. The uniform labels are an unbiased sample of the pool: what active selection is
-compared against, and a held-out set no strategy chose. With no uniform slot the result is
-exactly `select`'s.
+each refilled from the same problem's pool, so every problem keeps its quota. The uniform
+labels are an unbiased sample of the pool: what active selection is compared against, and a
+held-out set no strategy chose. With no uniform slot the result is exactly `select`'s.
 """
 
 from __future__ import annotations
