@@ -194,6 +194,9 @@ def checkpoint_context(checkpoint: Checkpoint) -> dict[str, Any]:
         },
         "gate": gate,
         "gate_rows": _gate_rows(gate),
+        # The same metrics on the uniform control arm's held-out labels: no strategy chose them.
+        "uniform_arm": (gate or {}).get("uniform_arm"),
+        "uniform_rows": _gate_rows((gate or {}).get("uniform_arm")),
     }
 
 

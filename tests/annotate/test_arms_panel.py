@@ -158,3 +158,21 @@ def test_a_generation_opened_with_a_control_arm_marks_its_slots(campaign):
     generation, _ = open_generation(campaign)
     arms = Counter(generation.assignments.values_list("arm", flat=True))
     assert sum(arms.values()) == 20 and arms[Assignment.Arm.UNIFORM] == 2
+
+
+def test_checkpoint_page_shows_the_gate_on_the_uniform_arm(client, lead, campaign):
+    gate = {
+        "metric": "step_auc",
+        "decision": "promoted",
+        "candidate": {"step_auc": 0.81},
+        "active": {"step_auc": 0.72},
+        "uniform_arm": {"n_examples": 7, "candidate": {"step_auc": 0.777}, "active": {}},
+    }
+    checkpoint = Checkpoint.objects.create(
+        campaign=campaign, name="gated", path="/nonexistent", metrics={"gate": gate}
+    )
+    client.force_login(lead)
+    html = client.get(reverse("dashboard-checkpoint", args=[checkpoint.pk])).content.decode()
+    assert "uniform control arm's labels (7 held-out solutions)" in html
+    row = html.split('data-uniform-metric="step_auc"')[1].split("</tr>")[0]
+    assert "0.7770" in row and "—" in row
