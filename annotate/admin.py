@@ -2,11 +2,21 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from annotate.checkpoints import validate_checkpoint_dir
-from annotate.generations import PipelineError, SelectionError, start_generation
+from annotate.generations import (
+    PipelineError,
+    SelectionError,
+    plan_next_generation,
+    start_next_generation,
+)
 from annotate.models import (
     Alternative,
     Assignment,
@@ -159,19 +169,69 @@ class CampaignAdmin(admin.ModelAdmin):
         "select, assign)",
         permissions=["change"],
     )
-    def start_next_generation(self, request, queryset) -> None:
+    def start_next_generation(self, request, queryset) -> HttpResponse | None:
+        """Campaigns with open work go to the confirmation page first; the others start."""
+        waiting = []
         for campaign in queryset:
-            try:
-                generation = start_generation(campaign)
-            except (PipelineError, SelectionError) as exc:
-                self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
-            else:
-                self.message_user(
-                    request,
-                    f"{campaign.slug}: generation {generation.number} queued; "
-                    "its progress shows under Generations.",
-                    messages.SUCCESS,
-                )
+            if campaign.generations.open().filter(assignments__state__in=LIVE).exists():
+                waiting.append(campaign)
+                continue
+            self._start(request, campaign, close_open=False)
+        if len(waiting) == 1 and len(queryset) == 1:
+            return redirect(_start_url(waiting[0]))
+        for campaign in waiting:
+            message = format_html(
+                '{}: its open generation still has work. <a href="{}">Review and confirm</a>.',
+                campaign.slug,
+                _start_url(campaign),
+            )
+            self.message_user(request, message, messages.WARNING)
+        return None
+
+    def _start(self, request: HttpRequest, campaign: Campaign, *, close_open: bool) -> bool:
+        try:
+            generation = start_next_generation(campaign, close_open=close_open)
+        except (PipelineError, SelectionError) as exc:
+            self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
+            return False
+        self.message_user(
+            request,
+            f"{campaign.slug}: generation {generation.number} queued; "
+            "its progress shows under Generations.",
+            messages.SUCCESS,
+        )
+        return True
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.start_generation_view)
+        view.model_admin = self  # as the admin's own views: the URL names a row of this model
+        start = path(
+            "<path:object_id>/start-generation/", view, name="annotate_campaign_start_generation"
+        )
+        return [start, *super().get_urls()]
+
+    def start_generation_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: what starting now would do, written nowhere; POST: start, closing the open
+        generations or keeping them, as the lead chose."""
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        if request.method == "POST":
+            close = request.POST.get("open_generations") == "close"
+            if self._start(request, campaign, close_open=close):
+                changelist = reverse("admin:annotate_generation_changelist")
+                return redirect(f"{changelist}?campaign__id__exact={campaign.pk}")
+            return redirect(_start_url(campaign))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Start the next generation of {campaign.slug}?",
+            "plan": plan_next_generation(campaign),
+        }
+        return TemplateResponse(request, "admin/annotate/campaign/start_generation.html", context)
 
     @admin.display(description="Problems", ordering="_problems")
     def problem_count(self, obj: Campaign) -> int:
@@ -188,6 +248,13 @@ class CampaignAdmin(admin.ModelAdmin):
         if generation.status == Generation.Status.SCORING and generation.progress_total:
             progress = f" {generation.progress_done}/{generation.progress_total}"
         return f"{generation.number}: {generation.get_status_display()}{progress}"
+
+
+LIVE = Assignment.LIVE_STATES
+
+
+def _start_url(campaign: Campaign) -> str:
+    return reverse("admin:annotate_campaign_start_generation", args=[campaign.pk])
 
 
 @admin.register(Problem)
