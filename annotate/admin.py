@@ -34,6 +34,7 @@ from annotate.models import (
 from annotate.models.campaign import DEFAULT_UNIFORM_FRACTION
 from annotate.retraining import start_retraining
 from annotate.schedules import ensure_campaign_schedule
+from annotate.templatetags.stepwise_markdown import render_markdown
 
 
 @admin.register(Campaign)
@@ -298,15 +299,43 @@ class SampleAdmin(admin.ModelAdmin):
     inlines = [ScoreInline]
 
     class Media:
-        css = {"all": ["css/admin.css"]}
+        # KaTeX renders the steps' math as on the task page (static/js/admin-math.js).
+        css = {"all": ["katex/katex.min.css", "css/admin.css"]}
+        js = ["katex/katex.min.js", "katex/contrib/auto-render.min.js", "js/admin-math.js"]
 
     @admin.display(description="Steps")
     def numbered_steps(self, obj: Sample) -> str:
-        # format_html_join escapes model-written text; steps are untrusted.
-        return format_html(
-            '<ol class="stepwise-steps">{}</ol>',
-            format_html_join("", "<li>{}</li>", ((s,) for s in obj.steps)),
+        """Each step rendered as on the task page (escaped Markdown, math left to KaTeX),
+        with every checkpoint's score for that step beside it."""
+        scores = list(obj.scores.select_related("checkpoint").order_by("checkpoint_id"))
+        head = format_html_join(
+            "", '<th class="stepwise-score">{}</th>', ((s.checkpoint.name,) for s in scores)
         )
+        rows = format_html_join(
+            "",
+            '<tr data-step="{}"><td>{}</td><td><div class="math md">{}</div></td>{}</tr>',
+            (
+                (i, i + 1, render_markdown(text), _step_scores(scores, i))
+                for i, text in enumerate(obj.steps)
+            ),
+        )
+        return format_html(
+            '<table class="stepwise-steps"><thead><tr><th>#</th><th>Step</th>{}</tr></thead>'
+            "<tbody>{}</tbody></table>",
+            head,
+            rows,
+        )
+
+
+def _step_scores(scores: list[Score], step: int) -> str:
+    """One cell per checkpoint: its score for `step`, or a dash past a truncated scoring."""
+    cells = []
+    for score in scores:
+        value = score.step_scores[step] if step < len(score.step_scores) else None
+        cells.append("—" if value is None else f"{value:.3f}")
+    return format_html_join(
+        "", '<td class="stepwise-score" data-score="{}">{}</td>', ((c, c) for c in cells)
+    )
 
 
 class CheckpointForm(forms.ModelForm):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -344,6 +344,38 @@ def campaign_overview() -> QuerySet[Campaign]:
         generation_count=Count("generations", distinct=True),
         has_open_work=Exists(open_work),
     ).order_by("slug")
+
+
+@dataclass
+class CampaignProgress:
+    """One campaign on the lead's home page: its open generations' work by state."""
+
+    campaign: Campaign
+    newest: int | None  # the newest generation's number
+    counts: dict[str, int]
+    segments: list[Segment]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def lead_overview() -> list[CampaignProgress]:
+    """Every campaign with the assignments of its open generations per state (one query)."""
+    live = Q(generations__status=Generation.Status.OPEN)
+    states = STATES[:3]  # submitted, in progress, open: what is done and what is left
+    per_state = {
+        f"n_{state}": Count(
+            "generations__assignments", filter=live & Q(generations__assignments__state=state)
+        )
+        for state in states
+    }
+    rows = Campaign.objects.annotate(newest=Max("generations__number"), **per_state)
+    progress = []
+    for row in rows.order_by("slug"):
+        counts = {state: getattr(row, f"n_{state}") for state in states}
+        progress.append(CampaignProgress(row, row.newest, counts, stacked(list(counts.items()))))
+    return progress
 
 
 # --- Overlap agreement (label quality) -------------------------------------------------------
