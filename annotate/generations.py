@@ -605,6 +605,31 @@ class StartPlan:
         preview = self.preview
         return 0 if preview is None or preview.uniform is None else int(preview.uniform.sum())
 
+    def first_picks(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The preview's first picks in selection order, named: sample, problem, score, arm."""
+        if self.preview is None:
+            return []
+        preview = self.preview
+        ids = [int(pk) for pk in preview.sample[:limit]]
+        names = {
+            pk: (external_id, problem)
+            for pk, external_id, problem in Sample.objects.filter(pk__in=ids).values_list(
+                "pk", "external_id", "problem__unique_id"
+            )
+        }
+        uniform = preview.uniform if preview.uniform is not None else np.zeros(len(ids), bool)
+        return [
+            {
+                "sample": pk,
+                "id": names[pk][0],
+                "problem": names[pk][1],
+                "score": float(preview.score[i]),
+                "wrong": bool(preview.wrong[i]),
+                "arm": "uniform" if uniform[i] else "active",
+            }
+            for i, pk in enumerate(ids)
+        ]
+
 
 def open_work(campaign: Campaign) -> list[OpenWork]:
     """The campaign's open generations with their unsubmitted regular and QC slots."""

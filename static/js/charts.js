@@ -79,6 +79,10 @@
   var BUILD = { hours: hours, line: line };
 
   function draw(root) {
+    // A refresh swapped the old canvas out: Chart.js keeps every chart until destroyed.
+    Object.values(window.Chart.instances).forEach(function (chart) {
+      if (!chart.canvas.isConnected) chart.destroy();
+    });
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
       if (window.Chart.getChart(canvas)) return;
       var source = document.getElementById(canvas.dataset.chart);

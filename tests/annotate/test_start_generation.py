@@ -3,6 +3,8 @@ asked first, on a page that writes nothing, and chooses to close the open one or
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -73,6 +75,11 @@ def test_the_preview_counts_what_imported_scores_would_pick(client, lead, campai
     assert 0 < len(picked) < pool
     assert f"{len(picked)} of {pool} scored pool samples" in html
     assert f"{int(picked.wrong.sum())} with a wrong answer" in html
+    # The first picks, named, in selection order.
+    first = campaign.samples.get(pk=int(picked.sample[0]))
+    row = re.search(r'<tr data-pick="0">.*?</tr>', html, re.S).group(0)
+    assert first.external_id in row and first.problem.unique_id in row
+    assert f"{picked.score[0]:.3f}" in row
 
 
 def test_close_and_start(client, lead, campaign, busy, monkeypatch):

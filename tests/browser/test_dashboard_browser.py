@@ -104,6 +104,7 @@ def test_the_stats_refresh_redraws_the_chart(phone, lead, worked) -> None:
     assert phone.locator("canvas[data-chart='chart-hours']").evaluate(
         "(c) => Chart.getChart(c) !== undefined"
     )
+    assert phone.evaluate("Object.keys(Chart.instances).length") == 1  # the old one destroyed
 
 
 def test_checkpoint_charts_on_a_phone(phone, lead, campaign) -> None:
