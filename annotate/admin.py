@@ -14,6 +14,7 @@ from annotate.checkpoints import validate_checkpoint_dir
 from annotate.generations import (
     PipelineError,
     SelectionError,
+    has_open_work,
     plan_next_generation,
     start_next_generation,
 )
@@ -174,7 +175,7 @@ class CampaignAdmin(admin.ModelAdmin):
         """Campaigns with open work go to the confirmation page first; the others start."""
         waiting = []
         for campaign in queryset:
-            if campaign.generations.open().filter(assignments__state__in=LIVE).exists():
+            if has_open_work(campaign):
                 waiting.append(campaign)
                 continue
             self._start(request, campaign, close_open=False)
@@ -249,9 +250,6 @@ class CampaignAdmin(admin.ModelAdmin):
         if generation.status == Generation.Status.SCORING and generation.progress_total:
             progress = f" {generation.progress_done}/{generation.progress_total}"
         return f"{generation.number}: {generation.get_status_display()}{progress}"
-
-
-LIVE = Assignment.LIVE_STATES
 
 
 def _start_url(campaign: Campaign) -> str:

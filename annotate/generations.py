@@ -631,6 +631,12 @@ class StartPlan:
         ]
 
 
+def has_open_work(campaign: Campaign) -> bool:
+    """Whether an open generation of the campaign still has a slot not submitted."""
+    live = Assignment.objects.filter(state__in=Assignment.LIVE_STATES)
+    return campaign.generations.open().filter(assignments__in=live).exists()
+
+
 def open_work(campaign: Campaign) -> list[OpenWork]:
     """The campaign's open generations with their unsubmitted regular and QC slots."""
     rows = (

@@ -125,3 +125,22 @@ def test_only_leads_who_may_change_campaigns(client, labeler, campaign, busy):
     assert client.get(confirm_url(campaign)).status_code == 403
     assert client.post(confirm_url(campaign), {"open_generations": "close"}).status_code == 403
     assert Generation.objects.count() == 1
+
+
+def test_several_campaigns_start_those_without_open_work(client, lead, campaign, busy, monkeypatch):
+    from annotate import dispatch
+    from annotate.models import Campaign
+
+    started = []
+    monkeypatch.setattr(dispatch, "start_pipeline", started.append)
+    idle = Campaign.objects.create(slug="idle", name="Idle")
+    client.force_login(lead)
+    response = client.post(
+        reverse("admin:annotate_campaign_changelist"),
+        {"action": "start_next_generation", "_selected_action": [campaign.pk, idle.pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert [g.campaign.slug for g in started] == ["idle"]
+    assert "Test-campaign: its open generation still has work." in html  # the admin capitalises
+    assert f'href="{confirm_url(campaign)}"' in html
