@@ -148,9 +148,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# KaTeX and htmx come from the npm registry (`make install` runs `npm ci`), never copied by hand.
+# KaTeX, htmx and Chart.js come from the npm registry (`make install` runs `npm ci`), never
+# copied by hand.
 _NODE_MODULES = BASE_DIR / "node_modules"
-for _prefix, _folder in (("katex", "katex/dist"), ("htmx", "htmx.org/dist")):
+for _prefix, _folder in (
+    ("katex", "katex/dist"),
+    ("htmx", "htmx.org/dist"),
+    ("chartjs", "chart.js/dist"),
+):
     if (_NODE_MODULES / _folder).is_dir():
         STATICFILES_DIRS.append((_prefix, _NODE_MODULES / _folder))
 STORAGES = {
@@ -251,8 +256,8 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Content Security Policy (django-csp): everything from the site itself (htmx and KaTeX are
-# served locally), no inline script or style, never framed.
+# Content Security Policy (django-csp): everything from the site itself (htmx, KaTeX, Chart.js
+# are served locally), no inline script or style, never framed.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -92,6 +92,7 @@ def test_lead_pages_under_the_policy(watched, lead, campaign, queued) -> None:
     page = watched
     login(page, "lead", "lead-password")
     for path in (
+        reverse("labeler-home"),  # a lead who labels nowhere: their campaigns
         reverse("dashboard"),
         reverse("dashboard-campaign", args=[campaign.slug]),
         reverse("dashboard-models", args=[campaign.slug]),
@@ -100,6 +101,7 @@ def test_lead_pages_under_the_policy(watched, lead, campaign, queued) -> None:
         reverse("admin:auth_user_changelist"),
         reverse("admin:axes_accessattempt_changelist"),
         reverse("admin:annotate_campaign_change", args=[campaign.pk]),
+        reverse("admin:annotate_campaign_start_generation", args=[campaign.pk]),
     ):
         visit(page, path)
 
