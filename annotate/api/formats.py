@@ -9,11 +9,8 @@ from collections.abc import Iterable, Iterator
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 
-from annotate.io.base import ImportFailed
-
 JSONL_MEDIA_TYPE = "application/x-ndjson"
 JSONL_MEDIA_TYPES = (JSONL_MEDIA_TYPE, "application/jsonl", "application/x-jsonlines")
-_BOM = "\ufeff"
 
 
 class JSONLinesParser(BaseParser):
@@ -40,19 +37,6 @@ class JSONLinesRenderer(BaseRenderer):
         if data is None:
             return b""
         return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def decoded_lines(lines: Iterable[bytes | str]) -> Iterator[str]:
-    """UTF-8 lines from a byte stream; a bad byte fails the import with its line number."""
-    for number, raw in enumerate(lines, 1):
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ImportFailed(number, "not valid UTF-8") from None
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[1:]
-        yield raw
 
 
 def encoded_lines(lines: Iterable[str], chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
