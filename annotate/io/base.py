@@ -109,7 +109,9 @@ def read_lines(stream: Any) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ImportFailed(number, f"not valid UTF-8 (byte {exc.start + 1})") from None
+            raise ImportFailed(
+                number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+            ) from None
 
 
 def _too_deep(obj: Any) -> bool:
@@ -246,7 +248,8 @@ def check_type(value: Any, kind: str, line: int, name: str) -> Any:
 def check_range(value: int, line: int, name: str, low: int, high: int) -> int:
     """`value` if low <= value <= high (the column's range), else a line-numbered failure."""
     if not low <= value <= high:
-        raise ImportFailed(line, f'field "{name}" must be between {low} and {high}, got {value}')
+        shown = str(value) if abs(value) < 10**30 else "a longer number"  # keep messages short
+        raise ImportFailed(line, f'field "{name}" must be between {low} and {high}, got {shown}')
     return value
 
 

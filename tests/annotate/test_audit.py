@@ -126,7 +126,8 @@ def test_api_and_command_activation_are_recorded(lead, campaign, tmp_path) -> No
     checkpoint = Checkpoint.objects.create(
         campaign=campaign, name="c", path=str(weights), adapter="qwen-prm", status="ready"
     )
-    response = token_client(lead).post(f"{API}/checkpoints/{checkpoint.pk}/activate/", {})
+    url = f"{API}/checkpoints/{checkpoint.pk}/activate/"
+    response = token_client(lead).post(url, {}, format="json")
     assert response.status_code == 200, response.content
     event = only_event(Action.CHECKPOINT_ACTIVATED)
     assert (event.actor, event.via, event.target) == (lead, "api", f"checkpoint {checkpoint.pk}")

@@ -57,7 +57,9 @@ HOSTILE_PROBLEM_LINES = [
     ),
     pytest.param(b"[" * 100_000, "nested deeper than 64", id="nested-100k"),
     pytest.param(b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}", "nested deeper", id="nested-100"),
-    pytest.param(b'{"unique_id": "p/\xff"}', "not valid UTF-8 (byte 18)", id="bad-byte"),
+    pytest.param(
+        b'{"unique_id": "p/\xff"}', "not valid UTF-8 (byte 18 of the line)", id="bad-byte"
+    ),
 ]
 
 
