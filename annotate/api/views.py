@@ -241,6 +241,7 @@ UPLOAD_RESPONSES = {
             )
         ],
     ),
+    413: OpenApiResponse(description="The body is over STEPWISE_MAX_UPLOAD_BYTES."),
 }
 
 
@@ -280,7 +281,9 @@ def run_import(importer, request: Request, campaign: Campaign, **options: Any) -
     summary="Upload problems (JSONL)",
     description="One problem a line: `unique_id`, `problem`, `ground_truth_answer` "
     "(or MATH's `answer`), optional `ground_truth_solution`/`solution`, `subject`, `level`, "
-    "`split`. Atomic: a malformed line fails the whole upload with its line number.",
+    "`split`. Atomic: a malformed line fails the whole upload with its line number. Limits "
+    "(the server's environment): `STEPWISE_MAX_UPLOAD_BYTES` a body (413 above it), "
+    "`STEPWISE_MAX_LINE_BYTES` a line.",
     parameters=[s.ProblemUploadQuerySerializer],
     request=UPLOAD_REQUEST,
     responses=UPLOAD_RESPONSES,
@@ -298,7 +301,9 @@ def problems_upload(request: Request, slug: str) -> Response:
     summary="Upload samples (JSONL)",
     description="One sample a line: `id`, `unique_id` (of its problem), `steps` (a list) or "
     "`response` (split on `split_steps`, default a blank line), optional `answer`, "
-    "`generator`, `verifier_score`. Answers are graded. Atomic, like the problem upload.",
+    "`generator`, `verifier_score`. Answers are graded. Atomic, like the problem upload, "
+    "with its limits, and at most `STEPWISE_MAX_STEPS` steps of `STEPWISE_MAX_STEP_CHARS` "
+    "characters each.",
     parameters=[s.SampleUploadQuerySerializer],
     request=UPLOAD_REQUEST,
     responses=UPLOAD_RESPONSES,
