@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
-from rest_framework.parsers import BaseParser
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer
+
+from annotate.io.base import load_json
 
 JSONL_MEDIA_TYPE = "application/x-ndjson"
 JSONL_MEDIA_TYPES = (JSONL_MEDIA_TYPE, "application/jsonl", "application/x-jsonlines")
@@ -20,6 +25,27 @@ class JSONLinesParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return {}
+
+
+class UploadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser with the imports' guards: deep nesting, NUL, lone surrogates and NaN
+    are a 400 naming the problem, not a 500 from the stack or from PostgreSQL. (DRF reads the
+    body through `request.body`, so DATA_UPLOAD_MAX_MEMORY_SIZE already bounds its size.)"""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        charset = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return load_json(stream.read().decode(charset), parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class JSONLinesAltParser(JSONLinesParser):

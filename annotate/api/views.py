@@ -35,6 +35,7 @@ from annotate.api.formats import (
     JSONLinesAltParser,
     JSONLinesParser,
     JSONLinesRenderer,
+    UploadTooLarge,
     encoded_lines,
 )
 from annotate.api.pagination import BoundedLimitOffsetPagination, SampleCursorPagination
@@ -243,10 +244,6 @@ UPLOAD_RESPONSES = {
     ),
     413: OpenApiResponse(description="The body is over STEPWISE_MAX_UPLOAD_BYTES."),
 }
-
-
-class UploadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
 def upload_lines(request: Request) -> Iterator[str]:

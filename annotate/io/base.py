@@ -128,24 +128,25 @@ def _too_deep(obj: Any) -> bool:
     return False
 
 
-def _parse_line(number: int, line: str) -> Any:
-    """json.loads with every failure (syntax, nesting, lone surrogates) line-numbered."""
-    if "\\u0000" in line:
-        # PostgreSQL text and jsonb cannot hold NUL; refuse it here with a line number.
-        raise ImportFailed(number, "NUL character (\\u0000) is not allowed")
+def load_json(text: str, **options: Any) -> Any:
+    """json.loads that refuses, with a readable ValueError, what would fail later as a 500:
+    NUL escapes, nesting deeper than MAX_DEPTH, lone surrogate escapes (PostgreSQL can store
+    none of them, and deep nesting exhausts the stack)."""
+    if "\\u0000" in text:
+        raise ValueError("NUL character (\\u0000) is not allowed")
     try:
-        obj = json.loads(line)
+        obj = json.loads(text, **options)
     except RecursionError:
-        raise ImportFailed(number, f"JSON nested deeper than {MAX_DEPTH} levels") from None
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
-        raise ImportFailed(number, f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
-    if line.count("[") + line.count("{") > MAX_DEPTH and _too_deep(obj):
-        raise ImportFailed(number, f"JSON nested deeper than {MAX_DEPTH} levels")
-    if _SURROGATE_ESCAPE.search(line):
+        raise ValueError(f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(obj):
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
         try:  # a paired escape decodes to one code point; a lone one cannot be stored
             json.dumps(obj, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise ImportFailed(number, "lone UTF-16 surrogate escape (\\ud800-\\udfff)") from None
+            raise ValueError("lone UTF-16 surrogate escape (\\ud800-\\udfff)") from None
     return obj
 
 
@@ -157,7 +158,10 @@ def iter_json_lines(stream: IO[str] | Iterable[str]) -> Iterator[tuple[int, dict
         line = raw.rstrip("\r\n")
         if not line.strip():
             continue
-        obj = _parse_line(number, line)
+        try:
+            obj = load_json(line)
+        except ValueError as exc:
+            raise ImportFailed(number, str(exc)) from None
         if not isinstance(obj, dict):
             raise ImportFailed(number, f"expected a JSON object, got {_type_name(obj)}")
         yield number, obj, line

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotate.models import Problem, Sample
+from annotate.models import Campaign, Problem, Sample
 from tests.factories import API, JSONL, token_client
 
 GOOD = {"unique_id": "p/1", "problem": "What is 1+1?", "ground_truth_answer": "2"}
@@ -146,3 +146,31 @@ def test_command_reads_stdin_through_the_same_reader(campaign, monkeypatch) -> N
     monkeypatch.setattr("sys.stdin", io.StringIO(good_line(1).decode() + "[" * 100_000 + "\n"))
     with pytest.raises(CommandError, match=r"^line 2: JSON nested deeper than 64 levels$"):
         call_command("import_problems", "-", "--campaign", campaign.slug, verbosity=0)
+
+
+JSON_BODIES = [
+    pytest.param(b"[" * 100_000, "nested deeper than 64", id="nested-100k"),
+    pytest.param(b'{"slug": "x", "name": "a\\ud800"}', "lone UTF-16 surrogate", id="surrogate"),
+    pytest.param(b'{"slug": "x", "name": "a\\u0000"}', "NUL character", id="nul"),
+    pytest.param(b'{"slug": "x", "name": "n", "k": NaN}', "NaN is not valid JSON", id="nan"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("body", "text"), JSON_BODIES)
+def test_hostile_json_body_is_a_400_not_a_500(lead, body: bytes, text: str) -> None:
+    response = token_client(lead).post(f"{API}/campaigns/", body, content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert text in response.json()["detail"]
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.django_db
+def test_json_body_over_the_memory_limit_is_a_400(lead, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body = json.dumps({"slug": "x", "name": "n" * 200}).encode()
+    client = token_client(lead)
+    client.raise_request_exception = False  # the answer a real client gets, not the exception
+    response = client.post(f"{API}/campaigns/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not Campaign.objects.exists()
