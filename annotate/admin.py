@@ -21,6 +21,7 @@ from annotate.generations import (
 from annotate.models import (
     Alternative,
     Assignment,
+    AuditEvent,
     Campaign,
     Checkpoint,
     Generation,
@@ -32,6 +33,7 @@ from annotate.models import (
     Selection,
     StepRating,
 )
+from annotate.models.audit import SELECTION_FIELDS
 from annotate.models.campaign import DEFAULT_UNIFORM_FRACTION
 from annotate.retraining import start_retraining
 from annotate.schedules import ensure_campaign_schedule
@@ -60,22 +62,7 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ["active_checkpoint"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "guidelines"]}),
-        (
-            "Selection",
-            {
-                "fields": [
-                    "samples_per_problem",
-                    "strategy",
-                    "k",
-                    "wrong_fraction",
-                    "max_per_problem",
-                    "uniform_fraction",
-                    "score_aggregation",
-                    "neutral_is_positive",
-                    "active_checkpoint",
-                ]
-            },
-        ),
+        ("Selection", {"fields": list(SELECTION_FIELDS)}),
         (
             "Labeling",
             {
@@ -132,6 +119,33 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
 
     actions = ["start_next_generation", "retrain_now", "add_retraining_schedule"]
+
+    def save_model(self, request, obj: Campaign, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        changed = [name for name in SELECTION_FIELDS if name in form.changed_data]
+        if changed:  # the trail keeps old → new of each selection field the lead changed
+            new = {name: form.cleaned_data.get(name) for name in changed}
+            values = {
+                name: [str(form.initial.get(name)), str(getattr(value, "pk", value))]
+                for name, value in new.items()
+            }
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.CAMPAIGN_SETTINGS,
+                f"campaign {obj.slug}",
+                campaign=obj,
+                changed=values,
+                created=not change,
+            )
+        if "active_checkpoint" in changed and obj.active_checkpoint_id is not None:
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.CHECKPOINT_ACTIVATED,
+                f"checkpoint {obj.active_checkpoint_id}",
+                campaign=obj,
+            )
 
     @admin.action(
         description="Retrain now (train, evaluate, promote if better, next generation)",
@@ -196,6 +210,13 @@ class CampaignAdmin(admin.ModelAdmin):
         except (PipelineError, SelectionError) as exc:
             self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
             return False
+        AuditEvent.record(
+            request.user,
+            "admin",
+            AuditEvent.Action.GENERATION_STARTED,
+            f"generation {generation.number}" + (", open ones closed" if close_open else ""),
+            campaign=campaign,
+        )
         self.message_user(
             request,
             f"{campaign.slug}: generation {generation.number} queued; "
@@ -414,6 +435,27 @@ class GenerationAdmin(admin.ModelAdmin):
         "completed_at",
     ]
 
+    actions = ["close_generations"]
+
+    @admin.action(
+        description="Close the selected open generations (their open slots are no longer "
+        "handed out)",
+        permissions=["change"],
+    )
+    def close_generations(self, request, queryset) -> None:
+        for generation in queryset.select_related("campaign"):
+            if not generation.complete():
+                self.message_user(request, f"{generation} is not open.", messages.WARNING)
+                continue
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.GENERATION_CLOSED,
+                f"generation {generation.number}",
+                campaign=generation.campaign,
+            )
+            self.message_user(request, f"{generation} closed.", messages.SUCCESS)
+
     @admin.display(description="Scoring progress")
     def progress_display(self, obj: Generation) -> str:
         if not obj.progress_total:
@@ -480,6 +522,23 @@ class LabelAdmin(admin.ModelAdmin):
     list_select_related = ["sample", "labeler"]
     inlines = [StepRatingInline, AlternativeInline]
 
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        edited = [*form.changed_data]
+        edited += [
+            formset.model._meta.verbose_name_plural for formset in formsets if formset.has_changed()
+        ]
+        if change and edited:
+            label = form.instance
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.LABEL_EDITED,
+                f"label {label.pk}",
+                campaign=label.sample.campaign,
+                changed=[str(name) for name in edited],
+            )
+
 
 @admin.register(GoldStandard)
 class GoldStandardAdmin(admin.ModelAdmin):
@@ -488,4 +547,4 @@ class GoldStandardAdmin(admin.ModelAdmin):
     raw_id_fields = ["sample"]
 
 
-import annotate.admin_quality  # noqa: E402, F401
+from annotate import admin_quality, admin_security  # noqa: E402, F401

@@ -176,6 +176,12 @@ STEPWISE_MODEL_DIR = Path(os.environ.get("STEPWISE_MODEL_DIR", BASE_DIR / "check
 # Scoring a generation: samples per `gpu` task (whole problems), samples per DB transaction.
 STEPWISE_SCORING_CHUNK = int(os.environ.get("STEPWISE_SCORING_CHUNK", "2000"))
 STEPWISE_SCORING_SUB_BATCH = int(os.environ.get("STEPWISE_SCORING_SUB_BATCH", "256"))
+# Import limits (annotate.io.base), the same for API uploads and import commands: a bigger
+# upload, a longer line, more steps or a longer step fails with the line's number.
+STEPWISE_MAX_UPLOAD_BYTES = int(os.environ.get("STEPWISE_MAX_UPLOAD_BYTES", str(8 * 1024**3)))
+STEPWISE_MAX_LINE_BYTES = int(os.environ.get("STEPWISE_MAX_LINE_BYTES", str(1024**2)))
+STEPWISE_MAX_STEPS = int(os.environ.get("STEPWISE_MAX_STEPS", "200"))
+STEPWISE_MAX_STEP_CHARS = int(os.environ.get("STEPWISE_MAX_STEP_CHARS", "20000"))
 # PRM training (workers.loop): padded tokens per batch (batch size × longest input).
 STEPWISE_TRAIN_BATCH_TOKENS = int(os.environ.get("STEPWISE_TRAIN_BATCH_TOKENS", "8192"))
 # Size of the from-scratch PRM built when a campaign has no checkpoint (tests shrink it).
@@ -217,14 +223,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST API ---------------------------------------------------------------------------
+# API tokens stop working this many days after they were made (0: never; config.auth).
+STEPWISE_TOKEN_TTL_DAYS = int(os.environ.get("STEPWISE_TOKEN_TTL_DAYS", "0"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser plus bounds (size, nesting, NUL, lone surrogates): annotate.api.formats
+    "DEFAULT_PARSER_CLASSES": ["annotate.api.formats.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
