@@ -2,15 +2,27 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from annotate import ground_truth
 from annotate.checkpoints import validate_checkpoint_dir
-from annotate.generations import PipelineError, SelectionError, start_generation
+from annotate.generations import (
+    PipelineError,
+    SelectionError,
+    has_open_work,
+    plan_next_generation,
+    start_next_generation,
+)
 from annotate.models import (
     Alternative,
     Assignment,
+    AuditEvent,
     Campaign,
     Checkpoint,
     Generation,
@@ -22,9 +34,11 @@ from annotate.models import (
     Selection,
     StepRating,
 )
+from annotate.models.audit import SELECTION_FIELDS
 from annotate.models.campaign import DEFAULT_UNIFORM_FRACTION
 from annotate.retraining import start_retraining
 from annotate.schedules import ensure_campaign_schedule
+from annotate.templatetags.stepwise_markdown import render_markdown
 
 
 @admin.register(Campaign)
@@ -49,22 +63,7 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ["active_checkpoint"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "guidelines"]}),
-        (
-            "Selection",
-            {
-                "fields": [
-                    "samples_per_problem",
-                    "strategy",
-                    "k",
-                    "wrong_fraction",
-                    "max_per_problem",
-                    "uniform_fraction",
-                    "score_aggregation",
-                    "neutral_is_positive",
-                    "active_checkpoint",
-                ]
-            },
-        ),
+        ("Selection", {"fields": list(SELECTION_FIELDS)}),
         (
             "Labeling",
             {
@@ -122,6 +121,33 @@ class CampaignAdmin(admin.ModelAdmin):
 
     actions = ["start_next_generation", "retrain_now", "add_retraining_schedule"]
 
+    def save_model(self, request, obj: Campaign, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        changed = [name for name in SELECTION_FIELDS if name in form.changed_data]
+        if changed:  # the trail keeps old → new of each selection field the lead changed
+            new = {name: form.cleaned_data.get(name) for name in changed}
+            values = {
+                name: [str(form.initial.get(name)), str(getattr(value, "pk", value))]
+                for name, value in new.items()
+            }
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.CAMPAIGN_SETTINGS,
+                f"campaign {obj.slug}",
+                campaign=obj,
+                changed=values,
+                created=not change,
+            )
+        if "active_checkpoint" in changed and obj.active_checkpoint_id is not None:
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.CHECKPOINT_ACTIVATED,
+                f"checkpoint {obj.active_checkpoint_id}",
+                campaign=obj,
+            )
+
     @admin.action(
         description="Retrain now (train, evaluate, promote if better, next generation)",
         permissions=["change"],
@@ -160,19 +186,76 @@ class CampaignAdmin(admin.ModelAdmin):
         "select, assign)",
         permissions=["change"],
     )
-    def start_next_generation(self, request, queryset) -> None:
+    def start_next_generation(self, request, queryset) -> HttpResponse | None:
+        """Campaigns with open work go to the confirmation page first; the others start."""
+        waiting = []
         for campaign in queryset:
-            try:
-                generation = start_generation(campaign)
-            except (PipelineError, SelectionError) as exc:
-                self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
-            else:
-                self.message_user(
-                    request,
-                    f"{campaign.slug}: generation {generation.number} queued; "
-                    "its progress shows under Generations.",
-                    messages.SUCCESS,
-                )
+            if has_open_work(campaign):
+                waiting.append(campaign)
+                continue
+            self._start(request, campaign, close_open=False)
+        if len(waiting) == 1 and len(queryset) == 1:
+            return redirect(_start_url(waiting[0]))
+        for campaign in waiting:
+            message = format_html(
+                '{}: its open generation still has work. <a href="{}">Review and confirm</a>.',
+                campaign.slug,
+                _start_url(campaign),
+            )
+            self.message_user(request, message, messages.WARNING)
+        return None
+
+    def _start(self, request: HttpRequest, campaign: Campaign, *, close_open: bool) -> bool:
+        try:
+            generation = start_next_generation(campaign, close_open=close_open)
+        except (PipelineError, SelectionError) as exc:
+            self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
+            return False
+        AuditEvent.record(
+            request.user,
+            "admin",
+            AuditEvent.Action.GENERATION_STARTED,
+            f"generation {generation.number}" + (", open ones closed" if close_open else ""),
+            campaign=campaign,
+        )
+        self.message_user(
+            request,
+            f"{campaign.slug}: generation {generation.number} queued; "
+            "its progress shows under Generations.",
+            messages.SUCCESS,
+        )
+        return True
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.start_generation_view)
+        view.model_admin = self  # as the admin's own views: the URL names a row of this model
+        start = path(
+            "<path:object_id>/start-generation/", view, name="annotate_campaign_start_generation"
+        )
+        return [start, *super().get_urls()]
+
+    def start_generation_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET: what starting now would do, written nowhere; POST: start, closing the open
+        generations or keeping them, as the lead chose."""
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        if request.method == "POST":
+            close = request.POST.get("open_generations") == "close"
+            if self._start(request, campaign, close_open=close):
+                changelist = reverse("admin:annotate_generation_changelist")
+                return redirect(f"{changelist}?campaign__id__exact={campaign.pk}")
+            return redirect(_start_url(campaign))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": f"Start the next generation of {campaign.slug}?",
+            "plan": plan_next_generation(campaign),
+        }
+        return TemplateResponse(request, "admin/annotate/campaign/start_generation.html", context)
 
     @admin.display(description="Problems", ordering="_problems")
     def problem_count(self, obj: Campaign) -> int:
@@ -189,6 +272,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if generation.status == Generation.Status.SCORING and generation.progress_total:
             progress = f" {generation.progress_done}/{generation.progress_total}"
         return f"{generation.number}: {generation.get_status_display()}{progress}"
+
+
+def _start_url(campaign: Campaign) -> str:
+    return reverse("admin:annotate_campaign_start_generation", args=[campaign.pk])
 
 
 @admin.register(Problem)
@@ -261,15 +348,43 @@ class SampleAdmin(admin.ModelAdmin):
     inlines = [ScoreInline]
 
     class Media:
-        css = {"all": ["css/admin.css"]}
+        # KaTeX renders the steps' math as on the task page (static/js/admin-math.js).
+        css = {"all": ["katex/katex.min.css", "css/admin.css"]}
+        js = ["katex/katex.min.js", "katex/contrib/auto-render.min.js", "js/admin-math.js"]
 
     @admin.display(description="Steps")
     def numbered_steps(self, obj: Sample) -> str:
-        # format_html_join escapes model-written text; steps are untrusted.
-        return format_html(
-            '<ol class="stepwise-steps">{}</ol>',
-            format_html_join("", "<li>{}</li>", ((s,) for s in obj.steps)),
+        """Each step rendered as on the task page (escaped Markdown, math left to KaTeX),
+        with every checkpoint's score for that step beside it."""
+        scores = list(obj.scores.select_related("checkpoint").order_by("checkpoint_id"))
+        head = format_html_join(
+            "", '<th class="stepwise-score">{}</th>', ((s.checkpoint.name,) for s in scores)
         )
+        rows = format_html_join(
+            "",
+            '<tr data-step="{}"><td>{}</td><td><div class="math md">{}</div></td>{}</tr>',
+            (
+                (i, i + 1, render_markdown(text), _step_scores(scores, i))
+                for i, text in enumerate(obj.steps)
+            ),
+        )
+        return format_html(
+            '<table class="stepwise-steps"><thead><tr><th>#</th><th>Step</th>{}</tr></thead>'
+            "<tbody>{}</tbody></table>",
+            head,
+            rows,
+        )
+
+
+def _step_scores(scores: list[Score], step: int) -> str:
+    """One cell per checkpoint: its score for `step`, or a dash past a truncated scoring."""
+    cells = []
+    for score in scores:
+        value = score.step_scores[step] if step < len(score.step_scores) else None
+        cells.append("—" if value is None else f"{value:.3f}")
+    return format_html_join(
+        "", '<td class="stepwise-score" data-score="{}">{}</td>', ((c, c) for c in cells)
+    )
 
 
 class CheckpointForm(forms.ModelForm):
@@ -350,6 +465,27 @@ class GenerationAdmin(admin.ModelAdmin):
         "completed_at",
     ]
 
+    actions = ["close_generations"]
+
+    @admin.action(
+        description="Close the selected open generations (their open slots are no longer "
+        "handed out)",
+        permissions=["change"],
+    )
+    def close_generations(self, request, queryset) -> None:
+        for generation in queryset.select_related("campaign"):
+            if not generation.complete():
+                self.message_user(request, f"{generation} is not open.", messages.WARNING)
+                continue
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.GENERATION_CLOSED,
+                f"generation {generation.number}",
+                campaign=generation.campaign,
+            )
+            self.message_user(request, f"{generation} closed.", messages.SUCCESS)
+
     @admin.display(description="Scoring progress")
     def progress_display(self, obj: Generation) -> str:
         if not obj.progress_total:
@@ -416,6 +552,23 @@ class LabelAdmin(admin.ModelAdmin):
     list_select_related = ["sample", "labeler"]
     inlines = [StepRatingInline, AlternativeInline]
 
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        edited = [*form.changed_data]
+        edited += [
+            formset.model._meta.verbose_name_plural for formset in formsets if formset.has_changed()
+        ]
+        if change and edited:
+            label = form.instance
+            AuditEvent.record(
+                request.user,
+                "admin",
+                AuditEvent.Action.LABEL_EDITED,
+                f"label {label.pk}",
+                campaign=label.sample.campaign,
+                changed=[str(name) for name in edited],
+            )
+
 
 @admin.register(GoldStandard)
 class GoldStandardAdmin(admin.ModelAdmin):
@@ -424,4 +577,4 @@ class GoldStandardAdmin(admin.ModelAdmin):
     raw_id_fields = ["sample"]
 
 
-import annotate.admin_quality  # noqa: E402, F401
+from annotate import admin_quality, admin_security  # noqa: E402, F401

@@ -1,8 +1,9 @@
 """What the lead dashboard shows, computed with grouped aggregate queries.
 
-Every function takes a campaign (or a queryset) and returns plain data; chart geometry for the
-server-rendered SVG is computed here too, so templates only place numbers. Aggregates are
-grouped in the database, so the work does not grow with the number of labelers or labels.
+Every function takes a campaign (or a queryset) and returns plain data: the geometry of the
+server-rendered SVG bars, and the hourly chart as data for Chart.js (static/js/charts.js).
+Aggregates are grouped in the database, so the work does not grow with the number of labelers
+or labels.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Avg, Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -49,18 +50,6 @@ class Segment:
     width: float
 
 
-@dataclass(frozen=True)
-class Column:
-    """One vertical bar in a chart whose plot area is 100 × 100 user units."""
-
-    label: str
-    value: int
-    x: float
-    y: float
-    width: float
-    height: float
-
-
 def stacked(parts: list[tuple[str, int]]) -> list[Segment]:
     """Segments of a 100-wide bar, one per named part, proportional to their values."""
     total = sum(value for _, value in parts)
@@ -72,27 +61,15 @@ def stacked(parts: list[tuple[str, int]]) -> list[Segment]:
     return segments
 
 
-def columns(values: list[tuple[str, int]], gap: float = 0.15) -> list[Column]:
-    """Vertical bars filling a 100 × 100 plot, scaled to the largest value."""
-    if not values:
-        return []
-    top = max(value for _, value in values) or 1
-    slot = 100.0 / len(values)
-    width = slot * (1 - gap)
-    bars = []
-    for i, (label, value) in enumerate(values):
-        height = 100.0 * value / top
-        bars.append(
-            Column(
-                label,
-                value,
-                round(i * slot + slot * gap / 2, 3),
-                round(100 - height, 3),
-                round(width, 3),
-                round(height, 3),
-            )
-        )
-    return bars
+def hour_chart(hours: list[datetime], counts: list[int]) -> dict:
+    """The hourly bars as data for static/js/charts.js: each hour's start as an ISO instant
+    (UTC), so the browser labels it in its own time zone."""
+    return {
+        "type": "hours",
+        "hours": [hour.isoformat() for hour in hours],
+        "counts": counts,
+        "y_label": "labels finished",
+    }
 
 
 def sparkline(values: list[int]) -> str:
@@ -339,14 +316,18 @@ def campaign_dashboard(campaign: Campaign, now: datetime | None = None) -> dict:
 
     return {
         "generations": _generation_rows(campaign),
-        "hours": columns([(h.strftime("%H:00"), n) for h, n in zip(hours, per_hour, strict=True)]),
+        "hours": per_hour,
+        "hour_chart": hour_chart(hours, per_hour),
+        "server_time_zone": timezone.get_current_timezone_name(),
         "labels_24h": sum(per_hour),
         "peak_hour": max(per_hour),
         "since": since,
         "reasons": [
-            (reason, n, percent(n, reason_total), percent(n, reasons[0][1]))
+            # The bar is the share of all finished labels, the number printed beside it.
+            (reason, n, percent(n, reason_total))
             for reason, n in reasons
         ],
+        "reasons_total": reason_total,
         "labelers": sorted(rows.values(), key=lambda row: (-row.finished, row.username)),
         "gold_qc": gold.get(GoldStandard.Purpose.QUALITY_CONTROL, 0),
         "gold_screening": set_size,
@@ -363,6 +344,38 @@ def campaign_overview() -> QuerySet[Campaign]:
         generation_count=Count("generations", distinct=True),
         has_open_work=Exists(open_work),
     ).order_by("slug")
+
+
+@dataclass
+class CampaignProgress:
+    """One campaign on the lead's home page: its open generations' work by state."""
+
+    campaign: Campaign
+    newest: int | None  # the newest generation's number
+    counts: dict[str, int]
+    segments: list[Segment]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def lead_overview() -> list[CampaignProgress]:
+    """Every campaign with the assignments of its open generations per state (one query)."""
+    live = Q(generations__status=Generation.Status.OPEN)
+    states = STATES[:3]  # submitted, in progress, open: what is done and what is left
+    per_state = {
+        f"n_{state}": Count(
+            "generations__assignments", filter=live & Q(generations__assignments__state=state)
+        )
+        for state in states
+    }
+    rows = Campaign.objects.annotate(newest=Max("generations__number"), **per_state)
+    progress = []
+    for row in rows.order_by("slug"):
+        counts = {state: getattr(row, f"n_{state}") for state in states}
+        progress.append(CampaignProgress(row, row.newest, counts, stacked(list(counts.items()))))
+    return progress
 
 
 # --- Overlap agreement (label quality) -------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from annotate import dispatch
 from annotate.ground_truth import flag_disagreeing
@@ -573,3 +573,118 @@ def start_generation(
         generation = begin_generation(campaign, checkpoint=checkpoint, **overrides)
         dispatch.start_pipeline(generation)
     return generation
+
+
+@dataclass
+class OpenWork:
+    """An open generation's work not yet submitted: unclaimed slots and claimed tasks."""
+
+    generation: Generation
+    open: int
+    in_progress: int
+
+    @property
+    def total(self) -> int:
+        return self.open + self.in_progress
+
+
+@dataclass
+class StartPlan:
+    """What "start next generation" would do now, read without writing, for the lead to
+    confirm: the open work it would leave behind and the selection over today's pool."""
+
+    campaign: Campaign
+    checkpoint: Checkpoint | None  # None: the pipeline bootstraps one first
+    params: dict[str, Any]
+    open_work: list[OpenWork]
+    pool: int
+    preview: Preview | None
+    problem: str = ""  # why there is no preview
+
+    @property
+    def has_open_work(self) -> bool:
+        return any(work.total for work in self.open_work)
+
+    @property
+    def wrong(self) -> int:
+        return 0 if self.preview is None else int(self.preview.wrong.sum())
+
+    @property
+    def uniform(self) -> int:
+        preview = self.preview
+        return 0 if preview is None or preview.uniform is None else int(preview.uniform.sum())
+
+    def first_picks(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The preview's first picks in selection order, named: sample, problem, score, arm."""
+        if self.preview is None:
+            return []
+        preview = self.preview
+        ids = [int(pk) for pk in preview.sample[:limit]]
+        names = {
+            pk: (external_id, problem)
+            for pk, external_id, problem in Sample.objects.filter(pk__in=ids).values_list(
+                "pk", "external_id", "problem__unique_id"
+            )
+        }
+        uniform = preview.uniform if preview.uniform is not None else np.zeros(len(ids), bool)
+        return [
+            {
+                "sample": pk,
+                "id": names[pk][0],
+                "problem": names[pk][1],
+                "score": float(preview.score[i]),
+                "wrong": bool(preview.wrong[i]),
+                "arm": "uniform" if uniform[i] else "active",
+            }
+            for i, pk in enumerate(ids)
+        ]
+
+
+def has_open_work(campaign: Campaign) -> bool:
+    """Whether an open generation of the campaign still has a slot not submitted."""
+    live = Assignment.objects.filter(state__in=Assignment.LIVE_STATES)
+    return campaign.generations.open().filter(assignments__in=live).exists()
+
+
+def open_work(campaign: Campaign) -> list[OpenWork]:
+    """The campaign's open generations with their unsubmitted regular and QC slots."""
+    rows = (
+        campaign.generations.open()
+        .annotate(
+            n_open=Count("assignments", filter=Q(assignments__state=Assignment.State.OPEN)),
+            n_busy=Count("assignments", filter=Q(assignments__state=Assignment.State.IN_PROGRESS)),
+        )
+        .order_by("number")
+    )
+    return [OpenWork(g, g.n_open, g.n_busy) for g in rows]
+
+
+def plan_next_generation(campaign: Campaign) -> StartPlan:
+    """`start_generation`'s choices now: the active checkpoint (or a bootstrap), the campaign's
+    selection parameters, and what they would pick from the samples already scored."""
+    checkpoint = campaign.active_checkpoint
+    preview, problem = None, ""
+    try:
+        preview = preview_selection(campaign, scores=checkpoint or "imported")
+    except SelectionError as exc:
+        problem = str(exc)
+    return StartPlan(
+        campaign=campaign,
+        checkpoint=checkpoint,
+        params=selection_params(campaign),
+        open_work=open_work(campaign),
+        pool=pool_samples(campaign).count(),
+        preview=preview,
+        problem=problem,
+    )
+
+
+def start_next_generation(campaign: Campaign, *, close_open: bool) -> Generation:
+    """`start_generation`, after closing the campaign's open generations when the lead chose
+    so (their unclaimed slots leave the queue; tasks already claimed can still be finished)."""
+    with transaction.atomic():
+        if close_open:
+            for generation in campaign.generations.open().select_for_update():
+                if not generation.complete():
+                    raise PipelineError(f"generation {generation.number} is no longer open")
+        return start_generation(campaign)

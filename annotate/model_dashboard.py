@@ -1,13 +1,12 @@
 """Model quality for the lead dashboard: checkpoints' stored metrics (written by
-`workers.loop` and the `evaluate` command) and the geometry of small inline SVG charts.
+`workers.loop` and the `evaluate` command) and the line charts as data.
 
 No torch and no model here: everything comes from a Checkpoint's metrics, training record and
-retraining fields.
+retraining fields. Charts are data that Chart.js draws in the browser.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,52 +16,42 @@ from django.db.models import Count, Q
 from annotate.models import Campaign, Checkpoint, Generation
 from selector.promotion import METRICS
 
-SERIES_CLASSES = ("s0", "s1", "s2", "s3")
 METRIC_LABELS = {name: metric.short for name, metric in METRICS.items()}
 
 
 @dataclass
 class Series:
     name: str
-    css: str
-    points: str  # SVG polyline "x,y x,y"
-    dots: list[dict[str, Any]] = field(default_factory=list)
+    points: list[tuple[float, float]]  # (x, y) in data units, None y left out
 
 
 @dataclass
 class Chart:
-    """A line chart laid out in a fixed viewBox; the template draws it as inline SVG."""
+    """A line chart as data: static/js/charts.js has Chart.js draw it from `spec`."""
 
-    width: int
-    height: int
     series: list[Series]
-    x_ticks: list[dict[str, Any]]
-    y_ticks: list[dict[str, Any]]
     x_label: str
     y_label: str
-    left: int
-    bottom: int
-    right: int
-    top: int
+    log2_x: bool = False
+    x_ticks: list[float] = field(default_factory=list)
+    y_range: tuple[float, float] | None = None
 
     @property
     def empty(self) -> bool:
-        return not any(s.dots for s in self.series)
+        return not any(s.points for s in self.series)
 
-
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / max(1, n - 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    value = start
-    while value <= hi + step * 1e-6:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What the template hands to the script through `json_script`."""
+        return {
+            "type": "line",
+            "series": [{"name": s.name, "points": s.points} for s in self.series if s.points],
+            "x_label": self.x_label,
+            "y_label": self.y_label,
+            "log2_x": self.log2_x,
+            "x_ticks": self.x_ticks,
+            "y_range": self.y_range,
+        }
 
 
 def line_chart(
@@ -73,61 +62,21 @@ def line_chart(
     log2_x: bool = False,
     y_range: tuple[float, float] | None = None,
     x_ticks: Sequence[float] | None = None,
-    width: int = 560,
-    height: int = 260,
 ) -> Chart:
-    """Lay out `series` [(name, [(x, y)])] in data space → SVG coordinates (None y skipped)."""
-    left, right, top, bottom = 48, 12, 22, 36
-    pts = [(x, y) for _, data in series for x, y in data if y is not None]
-    tx = (lambda v: math.log2(v)) if log2_x else (lambda v: float(v))
-    if pts:
-        xs = [tx(x) for x, _ in pts]
-        ys = [y for _, y in pts]
-        x0, x1 = min(xs), max(xs)
-        y0, y1 = y_range if y_range else (min(ys), max(ys))
-    else:
-        x0, x1, y0, y1 = 0.0, 1.0, 0.0, 1.0
-    if y_range is None:
-        pad = (y1 - y0) * 0.1 or 0.05
-        y0, y1 = y0 - pad, y1 + pad
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    yt = _nice_ticks(y0, y1)
-    y0, y1 = min(y0, yt[0]), max(y1, yt[-1])
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def sx(x: float) -> float:
-        return round(left + (tx(x) - x0) / (x1 - x0) * plot_w, 2)
-
-    def sy(y: float) -> float:
-        return round(top + (1 - (y - y0) / (y1 - y0)) * plot_h, 2)
-
-    out = []
-    for i, (name, data) in enumerate(series):
-        kept = [(x, y) for x, y in data if y is not None]
-        out.append(
-            Series(
-                name=name,
-                css=SERIES_CLASSES[i % len(SERIES_CLASSES)],
-                points=" ".join(f"{sx(x)},{sy(y)}" for x, y in kept),
-                dots=[
-                    {"x": sx(x), "y": sy(y), "label": f"{name}: {y:.3f} at {x:g}"} for x, y in kept
-                ],
-            )
-        )
-    xt_values = x_ticks if x_ticks is not None else sorted({x for x, _ in pts})
+    """`series` [(name, [(x, y)])] as a chart; points without a y are left out, and the x
+    ticks default to every x that has a point."""
+    kept = [
+        Series(name, [(float(x), float(y)) for x, y in data if y is not None])
+        for name, data in series
+    ]
+    xs = sorted({x for s in kept for x, _ in s.points})
     return Chart(
-        width=width,
-        height=height,
-        series=out,
-        x_ticks=[{"x": sx(v), "label": f"{v:g}"} for v in xt_values],
-        y_ticks=[{"y": sy(v), "label": f"{v:g}"} for v in yt if y0 <= v <= y1],
+        series=kept,
         x_label=x_label,
         y_label=y_label,
-        left=left,
-        bottom=height - bottom,
-        right=width - right,
-        top=top,
+        log2_x=log2_x,
+        x_ticks=[float(x) for x in x_ticks] if x_ticks is not None else xs,
+        y_range=y_range,
     )
 
 
@@ -194,6 +143,9 @@ def checkpoint_context(checkpoint: Checkpoint) -> dict[str, Any]:
         },
         "gate": gate,
         "gate_rows": _gate_rows(gate),
+        # The same metrics on the uniform control arm's held-out labels: no strategy chose them.
+        "uniform_arm": (gate or {}).get("uniform_arm"),
+        "uniform_rows": _gate_rows((gate or {}).get("uniform_arm")),
     }
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from annotate.agreement import LabelView, by_sample, disagreeing, label_views
 from annotate.models import (
     Assignment,
+    AuditEvent,
     Campaign,
     Generation,
     Label,
@@ -177,6 +178,16 @@ def _decide(review: Review, state: str, reviewer, chosen: Label | None) -> None:
     if not changed:
         raise ReviewClosed(f"review {review.pk} is already decided")
     review.state, review.reviewer, review.chosen, review.decided_at = state, reviewer, chosen, now
+    # Reviews are decided on the review pages only, hence "web".
+    AuditEvent.record(
+        reviewer,
+        AuditEvent.Via.WEB,
+        AuditEvent.Action.LABEL_RESOLVED,
+        f"review {review.pk}",
+        campaign=review.sample.campaign,
+        decision=state,
+        label=None if chosen is None else chosen.pk,
+    )
 
 
 @transaction.atomic

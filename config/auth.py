@@ -1,4 +1,8 @@
-"""Login throttling (django-axes): the backend, the client address and the lockout page.
+"""Login throttling (django-axes) and API tokens that expire.
+
+API tokens (DRF's `Token`, `Authorization: Token <key>`) expire `STEPWISE_TOKEN_TTL_DAYS`
+after they were made (unset or 0: never); a lead revokes one by deleting it in the admin
+(Auth Token → Tokens) and a user their own with `DELETE /api/v1/me/token/`.
 
 Failed logins are counted per account and per client address; either reaching
 `AXES_FAILURE_LIMIT` locks that account or address out for `AXES_COOLOFF_TIME`, and the
@@ -8,13 +12,20 @@ delete the rows) or with `manage.py axes_reset_username USERNAME`.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+if TYPE_CHECKING:  # a model: importing it here would need the app registry ready
+    from rest_framework.authtoken.models import Token
 
 
 class AxesBackend(AxesStandaloneBackend):
@@ -56,3 +67,20 @@ def lockout_response(
         "next": request.POST.get("next", request.GET.get("next", "")),
     }
     return render(request, "registration/login.html", context, status=429)
+
+
+def token_expires_at(token: Token) -> datetime | None:
+    """When `token` stops working: `created` plus STEPWISE_TOKEN_TTL_DAYS; None if never."""
+    days = settings.STEPWISE_TOKEN_TTL_DAYS
+    return token.created + timedelta(days=days) if days > 0 else None
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, refusing (401) tokens past `token_expires_at`."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
+        user, token = super().authenticate_credentials(key)
+        expires = token_expires_at(token)
+        if expires is not None and expires <= timezone.now():
+            raise AuthenticationFailed("Token has expired: ask a lead for a new one.")
+        return user, token

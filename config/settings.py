@@ -148,9 +148,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# KaTeX and htmx come from the npm registry (`make install` runs `npm ci`), never copied by hand.
+# KaTeX, htmx and Chart.js come from the npm registry (`make install` runs `npm ci`), never
+# copied by hand.
 _NODE_MODULES = BASE_DIR / "node_modules"
-for _prefix, _folder in (("katex", "katex/dist"), ("htmx", "htmx.org/dist")):
+for _prefix, _folder in (
+    ("katex", "katex/dist"),
+    ("htmx", "htmx.org/dist"),
+    ("chartjs", "chart.js/dist"),
+):
     if (_NODE_MODULES / _folder).is_dir():
         STATICFILES_DIRS.append((_prefix, _NODE_MODULES / _folder))
 STORAGES = {
@@ -171,6 +176,12 @@ STEPWISE_MODEL_DIR = Path(os.environ.get("STEPWISE_MODEL_DIR", BASE_DIR / "check
 # Scoring a generation: samples per `gpu` task (whole problems), samples per DB transaction.
 STEPWISE_SCORING_CHUNK = int(os.environ.get("STEPWISE_SCORING_CHUNK", "2000"))
 STEPWISE_SCORING_SUB_BATCH = int(os.environ.get("STEPWISE_SCORING_SUB_BATCH", "256"))
+# Import limits (annotate.io.base), the same for API uploads and import commands: a bigger
+# upload, a longer line, more steps or a longer step fails with the line's number.
+STEPWISE_MAX_UPLOAD_BYTES = int(os.environ.get("STEPWISE_MAX_UPLOAD_BYTES", str(8 * 1024**3)))
+STEPWISE_MAX_LINE_BYTES = int(os.environ.get("STEPWISE_MAX_LINE_BYTES", str(1024**2)))
+STEPWISE_MAX_STEPS = int(os.environ.get("STEPWISE_MAX_STEPS", "200"))
+STEPWISE_MAX_STEP_CHARS = int(os.environ.get("STEPWISE_MAX_STEP_CHARS", "20000"))
 # PRM training (workers.loop): padded tokens per batch (batch size × longest input).
 STEPWISE_TRAIN_BATCH_TOKENS = int(os.environ.get("STEPWISE_TRAIN_BATCH_TOKENS", "8192"))
 # Size of the from-scratch PRM built when a campaign has no checkpoint (tests shrink it).
@@ -212,14 +223,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST API ---------------------------------------------------------------------------
+# API tokens stop working this many days after they were made (0: never; config.auth).
+STEPWISE_TOKEN_TTL_DAYS = int(os.environ.get("STEPWISE_TOKEN_TTL_DAYS", "0"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser plus bounds (size, nesting, NUL, lone surrogates): annotate.api.formats
+    "DEFAULT_PARSER_CLASSES": ["annotate.api.formats.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -251,8 +265,8 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Content Security Policy (django-csp): everything from the site itself (htmx and KaTeX are
-# served locally), no inline script or style, never framed.
+# Content Security Policy (django-csp): everything from the site itself (htmx, KaTeX, Chart.js
+# are served locally), no inline script or style, never framed.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("docs/", docs.api_docs, name="docs"),
     path("me/", views.me, name="me"),
+    path("me/token/", views.my_token, name="my-token"),
     path("me/assignments/", views.MyAssignmentList.as_view(), name="my-assignments"),
     path(
         "me/assignments/<int:pk>/",

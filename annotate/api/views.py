@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.authtoken.models import Token
 from rest_framework.decorators import api_view, parser_classes, permission_classes
 from rest_framework.decorators import renderer_classes as use_renderers
 from rest_framework.parsers import MultiPartParser
@@ -34,7 +35,7 @@ from annotate.api.formats import (
     JSONLinesAltParser,
     JSONLinesParser,
     JSONLinesRenderer,
-    decoded_lines,
+    UploadTooLarge,
     encoded_lines,
 )
 from annotate.api.pagination import BoundedLimitOffsetPagination, SampleCursorPagination
@@ -49,10 +50,12 @@ from annotate.generations import (
     start_generation,
 )
 from annotate.io import ImportFailed, import_problems, import_samples
+from annotate.io.base import limits, read_lines
 from annotate.io.prm800k import iter_prm800k_lines
 from annotate.io.stepwise import StepwiseExport
 from annotate.models import (
     Assignment,
+    AuditEvent,
     Campaign,
     Checkpoint,
     Generation,
@@ -61,6 +64,7 @@ from annotate.models import (
     Score,
     StepRating,
 )
+from annotate.models.audit import SELECTION_FIELDS
 
 STAFF = [IsStaff]
 #: Labels read per query while exporting: bounds the export's memory whatever the total.
@@ -115,6 +119,16 @@ class CampaignList(generics.ListCreateAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = validated_body(s.CampaignCreateSerializer, request)
         campaign = save_validated(Campaign(**data))
+        chosen = {name: str(value) for name, value in data.items() if name in SELECTION_FIELDS}
+        AuditEvent.record(
+            request.user,
+            "api",
+            AuditEvent.Action.CAMPAIGN_SETTINGS,
+            f"campaign {campaign.slug}",
+            campaign=campaign,
+            created=True,
+            settings=chosen,
+        )
         return Response(campaign_detail(campaign), status=status.HTTP_201_CREATED)
 
 
@@ -228,20 +242,25 @@ UPLOAD_RESPONSES = {
             )
         ],
     ),
+    413: OpenApiResponse(description="The body is over STEPWISE_MAX_UPLOAD_BYTES."),
 }
 
 
 def upload_lines(request: Request) -> Iterator[str]:
     """The uploaded JSONL as text lines: a raw JSONL body, or the `file` of a multipart form."""
     content_type = request.content_type.split(";")[0].strip().lower()
+    max_upload, _ = limits()
+    if int(request.META.get("CONTENT_LENGTH") or 0) > max_upload:
+        # Refused before a multipart body is spooled to disk; raw bodies are also counted.
+        raise UploadTooLarge(f"upload is larger than {max_upload:,} bytes")
     if content_type in JSONL_MEDIA_TYPES:
         # Read the WSGI body line by line: never `request.body`, which would hold it all.
-        return decoded_lines(request._request)
+        return read_lines(request._request)
     if content_type == "multipart/form-data":
         upload = request.FILES.get("file")
         if upload is None:
             raise exceptions.ValidationError({"file": ["Attach the JSONL file as `file`."]})
-        return decoded_lines(upload)
+        return read_lines(upload)
     raise exceptions.UnsupportedMediaType(content_type or "(none)")
 
 
@@ -259,7 +278,9 @@ def run_import(importer, request: Request, campaign: Campaign, **options: Any) -
     summary="Upload problems (JSONL)",
     description="One problem a line: `unique_id`, `problem`, `ground_truth_answer` "
     "(or MATH's `answer`), optional `ground_truth_solution`/`solution`, `subject`, `level`, "
-    "`split`. Atomic: a malformed line fails the whole upload with its line number.",
+    "`split`. Atomic: a malformed line fails the whole upload with its line number. Limits "
+    "(the server's environment): `STEPWISE_MAX_UPLOAD_BYTES` a body (413 above it), "
+    "`STEPWISE_MAX_LINE_BYTES` a line.",
     parameters=[s.ProblemUploadQuerySerializer],
     request=UPLOAD_REQUEST,
     responses=UPLOAD_RESPONSES,
@@ -277,7 +298,9 @@ def problems_upload(request: Request, slug: str) -> Response:
     summary="Upload samples (JSONL)",
     description="One sample a line: `id`, `unique_id` (of its problem), `steps` (a list) or "
     "`response` (split on `split_steps`, default a blank line), optional `answer`, "
-    "`generator`, `verifier_score`. Answers are graded. Atomic, like the problem upload.",
+    "`generator`, `verifier_score`. Answers are graded. Atomic, like the problem upload, "
+    "with its limits, and at most `STEPWISE_MAX_STEPS` steps of `STEPWISE_MAX_STEP_CHARS` "
+    "characters each.",
     parameters=[s.SampleUploadQuerySerializer],
     request=UPLOAD_REQUEST,
     responses=UPLOAD_RESPONSES,
@@ -335,21 +358,39 @@ class GenerationList(generics.ListCreateAPIView):
                 preview = preview_selection(campaign, scores=scores, **overrides)
                 return Response(preview.as_json())
             if scores != "imported":
-                return start_scored_generation(campaign, scores, overrides)
+                return start_scored_generation(request, campaign, scores, overrides)
             # Imported scores need no model: selected and opened here.
             generation, _preview = open_generation(campaign, scores=scores, **overrides)
         except SelectionError as exc:
             raise exceptions.ValidationError({"scores": [str(exc)]}) from None
+        record_generation_started(request, generation, scores, overrides)
         return Response(generation_detail(generation), status=status.HTTP_201_CREATED)
 
 
-def start_scored_generation(campaign: Campaign, scores: str, overrides: dict[str, Any]) -> Response:
+def record_generation_started(
+    request: Request, generation: Generation, scores: str, overrides: dict[str, Any]
+) -> None:
+    AuditEvent.record(
+        request.user,
+        "api",
+        AuditEvent.Action.GENERATION_STARTED,
+        f"generation {generation.number}",
+        campaign=generation.campaign,
+        scores=scores,
+        overrides={key: str(value) for key, value in overrides.items()},
+    )
+
+
+def start_scored_generation(
+    request: Request, campaign: Campaign, scores: str, overrides: dict[str, Any]
+) -> Response:
     """Create the generation pending and queue scoring → selection on the workers."""
     checkpoint = resolve_scores(campaign, scores)
     try:
         generation = start_generation(campaign, checkpoint=checkpoint, **overrides)
     except PipelineError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    record_generation_started(request, generation, scores, overrides)
     return Response(generation_detail(generation), status=status.HTTP_202_ACCEPTED)
 
 
@@ -483,6 +524,13 @@ def checkpoint_activate(request: Request, pk: int) -> Response:
         campaign.activate(checkpoint)
     except ValueError as exc:  # its status changed since it was read
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    AuditEvent.record(
+        request.user,
+        "api",
+        AuditEvent.Action.CHECKPOINT_ACTIVATED,
+        f"checkpoint {checkpoint.pk}",
+        campaign=campaign,
+    )
     return Response(s.CheckpointDetailSerializer(checkpoint).data)
 
 
@@ -573,6 +621,20 @@ def export_stepwise(request: Request, slug: str) -> StreamingHttpResponse:
 def me(request: Request) -> Response:
     user = request.user
     return Response({"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff})
+
+
+@extend_schema(
+    summary="Revoke my API token",
+    description="Deletes the caller's token: it stops working at once (401). A lead makes "
+    "a new one in the admin.",
+    request=None,
+    responses={204: None},
+)
+@api_view(["DELETE"])
+@permission_classes([IsActiveUser])
+def my_token(request: Request) -> Response:
+    Token.objects.filter(user=request.user).delete()
+    return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def own_assignments(request: Request) -> QuerySet:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import connection
 
 #: Lines validated, graded and written together; memory is bounded by one batch.
@@ -73,22 +75,93 @@ class Timer:
         return time.perf_counter() - self.start
 
 
+#: JSON nesting deeper than this is refused (real records nest about 5 deep).
+MAX_DEPTH = 64
+#: A JSON escape of a UTF-16 surrogate: only these can leave a lone surrogate in a string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_BOM = b"\xef\xbb\xbf"
+
+
+def limits() -> tuple[int, int]:
+    """(bytes per upload, bytes per line), from STEPWISE_MAX_UPLOAD_BYTES / _LINE_BYTES."""
+    return settings.STEPWISE_MAX_UPLOAD_BYTES, settings.STEPWISE_MAX_LINE_BYTES
+
+
+def read_lines(stream: Any) -> Iterator[str]:
+    """The one reader of import input (API body, multipart file, file, stdin): UTF-8 lines.
+
+    `stream` is binary with `readline(size)`. A leading BOM is dropped; bad UTF-8, a line
+    over the line limit or input over the upload limit fail with the line's number, so the
+    command line and the API report the same error for the same bytes.
+    """
+    max_upload, max_line = limits()
+    total = 0
+    number = 0
+    while raw := stream.readline(max_line + 1):
+        number += 1
+        total += len(raw)
+        if len(raw) > max_line and not raw.endswith(b"\n"):
+            raise ImportFailed(number, f"line is longer than {max_line:,} bytes")
+        if total > max_upload:
+            raise ImportFailed(number, f"input is larger than {max_upload:,} bytes")
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(
+                number, f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+            ) from None
+
+
+def _too_deep(obj: Any) -> bool:
+    """True when lists/objects nest deeper than MAX_DEPTH (iterative: no recursion limit)."""
+    todo = [(obj, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            todo.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            todo.extend((item, depth + 1) for item in value)
+    return False
+
+
+def load_json(text: str, **options: Any) -> Any:
+    """json.loads that refuses, with a readable ValueError, what would fail later as a 500:
+    NUL escapes, nesting deeper than MAX_DEPTH, lone surrogate escapes (PostgreSQL can store
+    none of them, and deep nesting exhausts the stack)."""
+    if "\\u0000" in text:
+        raise ValueError("NUL character (\\u0000) is not allowed")
+    try:
+        obj = json.loads(text, **options)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(obj):
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        try:  # a paired escape decodes to one code point; a lone one cannot be stored
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone UTF-16 surrogate escape (\\ud800-\\udfff)") from None
+    return obj
+
+
 def iter_json_lines(stream: IO[str] | Iterable[str]) -> Iterator[tuple[int, dict, str]]:
     """(line number, parsed object, raw line without its newline) for every non-blank line."""
-    loads = json.loads
     for number, raw in enumerate(stream, 1):
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8")
         line = raw.rstrip("\r\n")
         if not line.strip():
             continue
-        if "\\u0000" in line:
-            # PostgreSQL text and jsonb cannot hold NUL; refuse it here with a line number.
-            raise ImportFailed(number, "NUL character (\\u0000) is not allowed")
         try:
-            obj = loads(line)
+            obj = load_json(line)
         except ValueError as exc:
-            raise ImportFailed(number, f"invalid JSON: {getattr(exc, 'msg', exc)}") from None
+            raise ImportFailed(number, str(exc)) from None
         if not isinstance(obj, dict):
             raise ImportFailed(number, f"expected a JSON object, got {_type_name(obj)}")
         yield number, obj, line
@@ -147,6 +220,8 @@ def check_type(value: Any, kind: str, line: int, name: str) -> Any:
         ok = isinstance(value, str)
     elif kind == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok:
+            check_range(value, line, name, -(2**63), 2**63 - 1)  # PostgreSQL's bigint
     elif kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if ok and not math.isfinite(value):
@@ -172,6 +247,34 @@ def check_type(value: Any, kind: str, line: int, name: str) -> Any:
         )
         raise ImportFailed(line, f'field "{name}" must be a {want}, not {_type_name(value)}')
     return value
+
+
+def check_range(value: int, line: int, name: str, low: int, high: int) -> int:
+    """`value` if low <= value <= high (the column's range), else a line-numbered failure."""
+    if not low <= value <= high:
+        shown = str(value) if abs(value) < 10**30 else "a longer number"  # keep messages short
+        raise ImportFailed(line, f'field "{name}" must be between {low} and {high}, got {shown}')
+    return value
+
+
+def check_steps(steps: list[str], line: int, name: str = "steps") -> list[str]:
+    """Steps within STEPWISE_MAX_STEPS and STEPWISE_MAX_STEP_CHARS each (labelers read them)."""
+    check_step_count(len(steps), line, name)
+    check_text_lengths(steps, line, name, settings.STEPWISE_MAX_STEP_CHARS)
+    return steps
+
+
+def check_step_count(count: int, line: int, name: str) -> None:
+    if count > (most := settings.STEPWISE_MAX_STEPS):
+        raise ImportFailed(line, f'field "{name}" has {count} steps, more than {most}')
+
+
+def check_text_lengths(texts: Sequence[str], line: int, name: str, longest: int) -> None:
+    for index, text in enumerate(texts):
+        if len(text) > longest:
+            raise ImportFailed(
+                line, f'field "{name}[{index}]" has {len(text):,} characters, more than {longest:,}'
+            )
 
 
 # --- grading with a bounded memo ------------------------------------------------------------

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import BooleanField, Case, F, IntegerField, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
@@ -55,6 +56,10 @@ from annotate.io.base import (
     ProgressCallback,
     Timer,
     batched,
+    check_range,
+    check_step_count,
+    check_steps,
+    check_text_lengths,
     check_type,
     iter_json_lines,
     optional,
@@ -316,6 +321,8 @@ def _validate_steps(steps: list, line: int) -> None:
                 raise ImportFailed(
                     line, f'field "{where}completions[{j}].rating" must be -1, 0, 1 or null'
                 )
+        texts = [completion["text"] for completion in completions]
+        check_text_lengths(texts, line, f"{where}completions", settings.STEPWISE_MAX_STEP_CHARS)
         chosen = optional(step, "chosen_completion", "int", line, where)
         if chosen is not None and not 0 <= chosen < len(completions):
             raise ImportFailed(line, f'field "{where}chosen_completion" is out of range')
@@ -340,6 +347,8 @@ def _parse_record(obj: dict, line: int) -> dict[str, Any]:
     if len(labeler) > 64 or len(timestamp or "") > 40:
         raise ImportFailed(line, 'field "labeler" or "timestamp" is too long')
     generation = optional(obj, "generation", "int", line)
+    if generation is not None:
+        check_range(generation, line, "generation", -(2**31), 2**31 - 1)  # an integer column
     is_qc = require(obj, "is_quality_control_question", "bool", line)
     is_screening = require(obj, "is_initial_screening_question", "bool", line)
     question = require(obj, "question", "dict", line)
@@ -348,6 +357,7 @@ def _parse_record(obj: dict, line: int) -> dict[str, Any]:
     gt_solution = optional(question, "ground_truth_solution", "str", line, "question.")
     label = require(obj, "label", "dict", line)
     steps = require(label, "steps", "list", line, "label.")
+    check_step_count(len(steps), line, "label.steps")
     _validate_steps(steps, line)
     total_time = require(label, "total_time", "int", line, "label.")
     if total_time < 0:
@@ -360,6 +370,7 @@ def _parse_record(obj: dict, line: int) -> dict[str, Any]:
     phase = 2 if "pre_generated_steps" in question else 1
     if phase == 2:
         sample_steps = require(question, "pre_generated_steps", "str_list", line, "question.")
+        check_steps(sample_steps, line, "question.pre_generated_steps")
         answer = optional(question, "pre_generated_answer", "str", line, "question.")
         score = optional(question, "pre_generated_verifier_score", "number", line, "question.")
         score = None if score is None else float(score)

@@ -15,6 +15,7 @@ from annotate.io.base import (
     ProgressCallback,
     Timer,
     batched,
+    check_range,
     check_type,
     iter_json_lines,
     optional,
@@ -22,6 +23,8 @@ from annotate.io.base import (
 )
 from annotate.models import Campaign, Problem
 
+#: Problem.level is a PostgreSQL smallint.
+MAX_LEVEL = 32767
 _LEVEL = re.compile(r"^\s*(?:level\s*)?(\d+)\s*$", re.IGNORECASE)
 _SPLITS = {choice.value for choice in Problem.Split}
 
@@ -33,11 +36,13 @@ def parse_level(value: object, line: int) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ImportFailed(line, f'field "level" must not be negative, got {value}')
-        return value
+        return check_range(value, line, "level", 0, MAX_LEVEL)
     if isinstance(value, str):
         match = _LEVEL.match(value)
         if match:
-            return int(match.group(1))
+            digits = match.group(1)  # thousands of digits would trip int()'s own limit
+            level = int(digits) if len(digits) <= 9 else MAX_LEVEL + 1
+            return check_range(level, line, "level", 0, MAX_LEVEL)
         if value.strip().lower() in {"", "?", "level ?"}:
             return None
         raise ImportFailed(line, f'field "level" must look like "Level 3", got {value!r}')

@@ -20,6 +20,7 @@ from annotate.io.base import (
     ProgressCallback,
     Timer,
     batched,
+    check_steps,
     check_type,
     is_postgres,
     iter_json_lines,
@@ -107,6 +108,7 @@ def _parse_batch(
             steps = split_response(response, split_steps)
         if not steps:
             raise ImportFailed(line, "a sample needs at least one step")
+        check_steps(steps, line)
         answer = optional(obj, "answer", "str", line)
         if answer is None:
             answer = extract_answer(steps)

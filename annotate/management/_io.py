@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from annotate.io import ImportFailed, ImportSummary
+from annotate.io.base import read_lines
 from annotate.models import Campaign
 
 
@@ -28,14 +30,17 @@ def count_lines(path: str) -> int | None:
 
 
 @contextlib.contextmanager
-def open_input(path: str) -> Iterator[IO[str]]:
+def open_input(path: str) -> Iterator[Iterator[str]]:
+    """The file's (or stdin's) lines through `read_lines`, the reader API uploads use too."""
     if path == "-":
-        yield sys.stdin
+        # A test's StringIO stdin has no bytes underneath: encode it to read it the same way.
+        binary = getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
+        yield read_lines(binary)
         return
     if not Path(path).is_file():
         raise CommandError(f"no such file: {path}")
-    with open(path, encoding="utf-8", newline="") as handle:
-        yield handle
+    with open(path, "rb") as handle:
+        yield read_lines(handle)
 
 
 @contextlib.contextmanager
@@ -72,8 +77,6 @@ def run_import(
             summary = importer(stream, campaign, progress=progress, **kwargs)
     except ImportFailed as exc:
         raise CommandError(str(exc)) from None
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"input is not UTF-8: {exc}") from None
     return summary, created
 
 

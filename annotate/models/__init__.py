@@ -3,6 +3,7 @@ assignments and labels."""
 
 from annotate.models.alternative import Alternative
 from annotate.models.assignment import Assignment
+from annotate.models.audit import AuditEvent
 from annotate.models.campaign import Campaign
 from annotate.models.checkpoint import Checkpoint, Score
 from annotate.models.generation import Generation, Selection
@@ -14,6 +15,7 @@ from annotate.models.quality import QualitySettings, Review, ScreeningResult
 __all__ = [
     "Alternative",
     "Assignment",
+    "AuditEvent",
     "Campaign",
     "Checkpoint",
     "Generation",

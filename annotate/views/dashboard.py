@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from annotate import dashboard
+from annotate.arms import arm_rows, generation_arms
 from annotate.models import Campaign
 
 
@@ -48,4 +49,17 @@ def campaign(request: HttpRequest, slug: str) -> HttpResponse:
     template = "dashboard/campaign.html"
     if request.htmx:
         template += "#stats"
+    return render(request, template, context)
+
+
+@require_GET
+@staff_required
+def arms(request: HttpRequest, slug: str) -> HttpResponse:
+    """Active selection against the uniform control arm; the campaign page loads the panel."""
+    chosen = get_object_or_404(Campaign, slug=slug)
+    rows = arm_rows(chosen)
+    context = {"campaign": chosen, "rows": rows, "generations": generation_arms(rows)}
+    template = "dashboard/arms.html"
+    if request.htmx:
+        template += "#panel"
     return render(request, template, context)

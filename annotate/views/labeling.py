@@ -1,4 +1,5 @@
-"""The labeler-facing pages: home, the queue (`/next/`), and the task page with its actions.
+"""The labeler-facing pages: home (a lead who labels nowhere gets their campaigns), the queue
+(`/next/`), and the task page with its actions.
 
 Each action is a POST that reads: parse the form, lock the requester's label
 (`_get_locked_label_for_user`), call the rule on `Label` (`label.rate(...)`), render. htmx
@@ -28,7 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap
 
-from annotate import quality
+from annotate import dashboard, quality
 from annotate.consensus import suggestions
 from annotate.models import (
     Alternative,
@@ -99,6 +100,10 @@ def _agreement_detail(scored: quality.Agreement) -> str:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
+    if user.is_staff and not Campaign.objects.filter(labelers=user).exists():
+        # A lead who labels nowhere: their campaigns and where to go, not an empty queue.
+        context = {"progress": dashboard.lead_overview()}
+        return render(request, "labeling/lead_home.html", context)
     scored = quality.labeler_agreement(user)
     mine = Assignment.objects.for_labeler(user)
     recent = (

@@ -1,11 +1,13 @@
 """The uniform control arm: a share of every generation's slots drawn uniformly at random.
 
-A campaign's ``uniform_fraction`` f reserves ``floor(f·K + 1/2)`` of the K slots (per problem
-for ``per_problem``, in total for ``global``) for samples drawn uniformly at random, with a
-seeded generator, from the same pool `select` picks from; the active arm is `select` with the
-remaining K. The uniform labels are an unbiased sample of the pool: what active selection is
-compared against, and a held-out set no strategy chose. With no uniform slot the result is
-exactly `select`'s.
+A campaign's ``uniform_fraction`` f reserves ``floor(f·S + 1/2)`` of a generation's S slots
+(``global``: S = K; ``per_problem``: S = the slots `select` fills, min(K, M) per problem) for
+samples drawn uniformly at random, with a seeded generator, from the same pool `select` picks
+from. ``global``'s active arm is `select` with the remaining K; ``per_problem``'s is `select`
+less the slots the uniform arm took over (each problem's last picks, spread over problems),
+each refilled from the same problem's pool, so every problem keeps its quota. The uniform
+labels are an unbiased sample of the pool: what active selection is compared against, and a
+held-out set no strategy chose. With no uniform slot the result is exactly `select`'s.
 """
 
 from __future__ import annotations
@@ -59,26 +61,20 @@ def draw_uniform(
     problem: np.ndarray,
     active: np.ndarray,
     *,
-    strategy: Strategy,
     n: int,
     cap: int | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """`n` candidate indices drawn uniformly without replacement (per problem for
-    ``per_problem``), never giving a problem more than ``cap`` picks counting `active`'s."""
+    """`n` candidate indices drawn uniformly without replacement, never giving a problem more
+    than ``cap`` picks counting `active`'s."""
     if n <= 0 or len(candidates) == 0:
         return np.zeros(0, dtype=np.int64)
     shuffled = rng.permutation(candidates)
-    shuffled_problem = problem[shuffled]
     if cap is None:
-        room = np.full(len(shuffled), np.iinfo(np.int64).max)
-    else:
-        room = cap - _used(problem, active, shuffled_problem)
-    rank = _rank_in_problem(shuffled_problem)
-    if strategy == "per_problem":
-        picked = shuffled[rank < np.minimum(room, n)]
-        return picked[np.argsort(problem[picked], kind="stable")]
-    return shuffled[rank < room][:n]
+        return shuffled[:n]
+    shuffled_problem = problem[shuffled]
+    room = cap - _used(problem, active, shuffled_problem)
+    return shuffled[_rank_in_problem(shuffled_problem) < room][:n]
 
 
 def select_arms(
@@ -107,38 +103,74 @@ def select_arms(
         "excluded_problems": excluded_problems,
         "excluded_fingerprints": excluded_fingerprints,
     }
-    # per_problem reserves its share of what a problem can get, min(K, M).
-    slots = params.per_problem_cap if strategy == "per_problem" else params.k
-    n_uniform = uniform_slots(slots, uniform_fraction)
-    if n_uniform == 0:
-        active = select(
-            problem, order, score, wrong, fingerprint, strategy=strategy, k=params.k,
-            wrong_fraction=wrong_fraction, max_per_problem=max_per_problem, **common,
-        )  # fmt: skip
-        return Arms(active, np.zeros(len(active), dtype=bool))
-    active = np.zeros(0, dtype=np.int64)
-    if slots > n_uniform:
-        active = select(
-            problem, order, score, wrong, fingerprint, strategy=strategy, k=slots - n_uniform,
-            wrong_fraction=wrong_fraction,
-            max_per_problem=None if strategy == "per_problem" else max_per_problem, **common,
-        )  # fmt: skip
-    pool = eligible(problem, order, score, wrong, fingerprint, **common)
-    candidates = pool[~np.isin(pool, active)]
+    arrays = (problem, order, score, wrong, fingerprint)
     rng = np.random.default_rng(seed)
-    drawn = draw_uniform(
-        candidates,
-        np.asarray(problem, dtype=np.int64),
-        active,
-        strategy=strategy,
-        n=n_uniform,
-        cap=params.per_problem_cap if strategy == "per_problem" else max_per_problem,
-        rng=rng,
-    )
+    if strategy == "per_problem":
+        active, drawn = _per_problem_arms(arrays, params, uniform_fraction, rng, common)
+    else:
+        active, drawn = _global_arms(arrays, params, uniform_fraction, rng, common)
     total = len(active) + len(drawn)
     is_uniform = np.zeros(total, dtype=bool)
-    is_uniform[rng.choice(total, size=len(drawn), replace=False)] = True
+    if len(drawn):
+        is_uniform[rng.choice(total, size=len(drawn), replace=False)] = True
     indices = np.empty(total, dtype=np.int64)
     indices[is_uniform] = drawn
     indices[~is_uniform] = active
     return Arms(indices, is_uniform)
+
+
+def _global_arms(
+    arrays: tuple, params: SelectionParams, fraction: float, rng: np.random.Generator, common
+) -> tuple[np.ndarray, np.ndarray]:
+    """global: the uniform arm takes its share of K; `select` fills the rest."""
+    n_uniform = uniform_slots(params.k, fraction)
+    active = np.zeros(0, dtype=np.int64)
+    if params.k > n_uniform:
+        active = select(
+            *arrays, strategy="global", k=params.k - n_uniform,
+            wrong_fraction=params.wrong_fraction, max_per_problem=params.max_per_problem,
+            **common,
+        )  # fmt: skip
+    if n_uniform == 0:
+        return active, np.zeros(0, dtype=np.int64)
+    pool = eligible(*arrays, **common)
+    problem = np.asarray(arrays[0], dtype=np.int64)
+    drawn = draw_uniform(
+        pool[~np.isin(pool, active)],
+        problem,
+        active,
+        n=n_uniform,
+        cap=params.max_per_problem,
+        rng=rng,
+    )
+    return active, drawn
+
+
+def _per_problem_arms(
+    arrays: tuple, params: SelectionParams, fraction: float, rng: np.random.Generator, common
+) -> tuple[np.ndarray, np.ndarray]:
+    """per_problem: the share is of the generation's slots, not of each problem's min(K, M)
+    (10 % of K = 2 per problem must not round to nothing). `select` picks every problem's
+    quota; the uniform arm takes over its share of those slots, each problem's last pick
+    first and spread evenly over problems (seeded ties), and fills each slot it took with a
+    uniform draw from the same problem's pool, so every problem keeps its quota."""
+    active = select(
+        *arrays, strategy="per_problem", k=params.k, wrong_fraction=params.wrong_fraction,
+        max_per_problem=params.max_per_problem, **common,
+    )  # fmt: skip
+    n_uniform = uniform_slots(len(active), fraction)
+    if n_uniform == 0:
+        return active, np.zeros(0, dtype=np.int64)
+    problem = np.asarray(arrays[0], dtype=np.int64)
+    picked_problem = problem[active]
+    from_last = _rank_in_problem(picked_problem[::-1])[::-1]  # 0: a problem's last pick
+    taken = np.zeros(len(active), dtype=bool)
+    taken[np.lexsort((rng.random(len(active)), from_last))[:n_uniform]] = True
+    kept = active[~taken]
+    pool = eligible(*arrays, **common)
+    shuffled = rng.permutation(pool[~np.isin(pool, kept)])
+    shuffled_problem = problem[shuffled]
+    quota = _used(problem, active[taken], shuffled_problem)
+    # The slots taken are themselves candidates, so every problem finds its draws.
+    drawn = shuffled[_rank_in_problem(shuffled_problem) < quota]
+    return kept, drawn[np.argsort(problem[drawn], kind="stable")]

@@ -783,14 +783,19 @@ def markdown_summary(rows: Sequence[SimRow], summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _bound_text(value: float) -> str:
+    """A ratio or interval end; a flat uniform curve extrapolates to absurd multiples."""
+    return f"{value:.2f}" if value < 1000 else "> 1000"
+
+
 def _fitted_text(info: dict[str, Any]) -> str:
     if info["verdict"] == "no ratio":
         return (
             "no ratio: random's fitted curve does not rise with labels, so this run cannot "
             "separate the strategies"
         )
-    low, high = info["ci"]
-    text = f"{info['ratio']:.2f}× (95% CI {low:.2f}–{high:.2f}, {info['seeds']} seeds)"
+    low, high = (_bound_text(bound) for bound in info["ci"])
+    text = f"{_bound_text(info['ratio'])}× (95% CI {low}–{high}, {info['seeds']} seeds)"
     if info["verdict"] == "cannot separate":
         return text + ": the interval holds 1, this run cannot separate it from random"
     return f"{text}: {info['verdict']} than random"

@@ -384,6 +384,8 @@ def train_prm(
                 "label_counts": counts,
             },
             "held_out_problems": held_out,
+            # What the gate's disjointness rests on: no held-out key is ever trained on.
+            "train_problems": sorted({e.key for e in train_set}),
             "epochs_completed": epochs_done,
             "initial_val_loss": initial_val_loss,
             "history": history,

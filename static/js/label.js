@@ -31,27 +31,66 @@
   }
 
   /* --- math ------------------------------------------------------------------------- */
-  var KATEX_OPTIONS = {
+  // Model-written TeX is hostile input: KaTeX's maxExpand bounds macro expansion (a
+  // self-doubling \def) and maxSize caps \rule/\kern sizes (in em). A formula KaTeX refuses
+  // (its ParseError, rendered as .katex-error when throwOnError is false) or that crashes it
+  // becomes a readable note with the source kept; the rest of the page renders on.
+  var KATEX_LIMITS = { throwOnError: false, trust: false, strict: "ignore", maxExpand: 500, maxSize: 20 };
+  var KATEX_OPTIONS = Object.assign({
     delimiters: [
       { left: "$$", right: "$$", display: true },
       { left: "\\[", right: "\\]", display: true },
       { left: "\\(", right: "\\)", display: false },
       { left: "$", right: "$", display: false }
-    ],
-    throwOnError: false,
-    trust: false,
-    strict: "ignore"
-  };
+    ]
+  }, KATEX_LIMITS);
+  var MATH_ERROR = "could not render this formula";
+
+  function mathError(source, reason) {
+    var note = document.createElement("span");
+    note.className = "math-error";
+    note.setAttribute("role", "note");
+    note.title = reason;
+    var what = document.createElement("strong");
+    what.textContent = MATH_ERROR;
+    var code = document.createElement("code");
+    code.textContent = source;
+    note.appendChild(what);
+    note.appendChild(document.createTextNode(": "));
+    note.appendChild(code);
+    return note;
+  }
+
+  function explainErrors(root) {
+    Array.prototype.forEach.call(root.querySelectorAll(".katex-error"), function (el) {
+      el.replaceWith(mathError(el.textContent, el.title || "KaTeX parse error"));
+    });
+  }
+
+  function renderBlock(el, source, render) {
+    try {
+      render();
+    } catch (e) { // not a ParseError (those come back rendered): a crash inside KaTeX
+      el.textContent = "";
+      el.appendChild(mathError(source, String((e && e.message) || e)));
+    }
+    explainErrors(el);
+  }
 
   function renderMath(root) {
     if (!root || !root.querySelectorAll) return;
     if (window.renderMathInElement) {
       var blocks = root.matches && root.matches(".math") ? [root] : root.querySelectorAll(".math");
-      Array.prototype.forEach.call(blocks, function (el) { window.renderMathInElement(el, KATEX_OPTIONS); });
+      Array.prototype.forEach.call(blocks, function (el) {
+        renderBlock(el, el.textContent, function () { window.renderMathInElement(el, KATEX_OPTIONS); });
+      });
     }
     if (window.katex) {
       Array.prototype.forEach.call(root.querySelectorAll("[data-tex]"), function (el) {
-        window.katex.render(el.getAttribute("data-tex"), el, { throwOnError: false, trust: false, displayMode: false });
+        var tex = el.getAttribute("data-tex");
+        renderBlock(el, tex, function () {
+          window.katex.render(tex, el, Object.assign({ displayMode: false }, KATEX_LIMITS));
+        });
       });
     }
   }

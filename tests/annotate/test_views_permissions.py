@@ -64,7 +64,9 @@ def _login_redirect(response, path):
 def test_home_for_signed_in_users(personas, owned, name):
     response = personas(name).get(reverse("labeler-home"))
     assert response.status_code == 200
-    assert b'data-action="next"' in response.content
+    # A lead who labels nowhere gets their campaigns (#14 item 7); labelers their queue.
+    assert (b'data-action="next"' in response.content) == (name != "lead")
+    assert (b'data-home="lead"' in response.content) == (name == "lead")
     # Only leads are shown the way to the staff pages.
     assert (b'href="/dashboard/"' in response.content) == (name == "lead")
 

@@ -85,7 +85,7 @@ def login(page, username: str, password: str) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
-    page.locator("[data-stat='done']").wait_for()  # the labeler home
+    page.locator("[data-home]").wait_for()  # the home page: the labeler's, or a lead's
 
 
 def claim_next(page) -> None:

@@ -94,13 +94,16 @@ def test_lead_pages_under_the_policy(watched, lead, campaign, queued) -> None:
     page = watched
     login(page, "lead", "lead-password")
     for path in (
+        reverse("labeler-home"),  # a lead who labels nowhere: their campaigns
         reverse("dashboard"),
         reverse("dashboard-campaign", args=[campaign.slug]),
         reverse("dashboard-models", args=[campaign.slug]),
+        reverse("dashboard-arms", args=[campaign.slug]),
         reverse("admin:index"),
         reverse("admin:auth_user_changelist"),
         reverse("admin:axes_accessattempt_changelist"),
         reverse("admin:annotate_campaign_change", args=[campaign.pk]),
+        reverse("admin:annotate_campaign_start_generation", args=[campaign.pk]),
     ):
         visit(page, path)
 

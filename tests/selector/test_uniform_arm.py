@@ -29,10 +29,11 @@ def test_uniform_slots_round_half_up_exactly():
         uniform_slots(3, 1.5)
 
 
-@pytest.mark.parametrize("strategy,k", [("global", 4), ("per_problem", 4), ("global", 30)])
-def test_no_uniform_slot_is_exactly_select(strategy, k):
+@pytest.mark.parametrize(
+    "strategy,k,fraction", [("global", 4, 0.1), ("per_problem", 4, 0.01), ("global", 30, 0.0)]
+)
+def test_no_uniform_slot_is_exactly_select(strategy, k, fraction):
     arrays = pool()
-    fraction = 0.1 if k == 4 else 0.0
     arms = select_arms(
         *arrays, strategy=strategy, k=k, wrong_fraction=0.8, uniform_fraction=fraction, seed=5
     )
@@ -62,8 +63,50 @@ def test_per_problem_arm_keeps_k_per_problem_and_the_cap():
         uniform_fraction=0.2, max_per_problem=4, seed=3,
     )  # fmt: skip
     per_problem = Counter(problem[arms.indices].tolist())
-    assert set(per_problem.values()) == {4}  # min(K, M), the uniform one included
-    assert Counter(problem[arms.indices[arms.uniform]].tolist()) == dict.fromkeys(range(10), 1)
+    assert set(per_problem.values()) == {4}  # min(K, M), the uniform ones included
+    # 0.2 of the generation's 40 slots, one each in 8 problems.
+    uniform = Counter(problem[arms.indices[arms.uniform]].tolist())
+    assert sum(uniform.values()) == 8 and set(uniform.values()) == {1}
+    assert len(arms.indices) == len(set(arms.indices.tolist()))
+
+
+def test_per_problem_share_is_of_the_generation_not_of_each_problem():
+    """K = 2 per problem and 10 %: each problem's own share rounds to nothing, the
+    generation's does not."""
+    problem, *rest = pool(n=1000, problems=50)
+    arms = select_arms(
+        problem, *rest, strategy="per_problem", k=2, wrong_fraction=0.8,
+        uniform_fraction=0.1, seed=4,
+    )  # fmt: skip
+    full = select(problem, *rest, strategy="per_problem", k=2, wrong_fraction=0.8)
+    assert len(arms.indices) == len(full) == 100 and arms.uniform.sum() == 10
+    assert set(Counter(problem[arms.indices].tolist()).values()) == {2}
+    gave = set(problem[arms.indices[arms.uniform]].tolist())
+    assert len(gave) == 10  # spread: no problem gives two slots while others give none
+    # The active arm is select's picks less each giving problem's last one.
+    active = arms.indices[~arms.uniform].tolist()
+    by_problem: dict[int, list[int]] = {}
+    for index in full.tolist():
+        by_problem.setdefault(int(problem[index]), []).append(index)
+    expected = [i for p, picks in by_problem.items() for i in (picks[:1] if p in gave else picks)]
+    assert sorted(active) == sorted(expected)
+    # The draws come from the same problem's pool, never a copy of a kept pick.
+    assert set(arms.indices[arms.uniform].tolist()) <= set(eligible(problem, *rest).tolist())
+    again = select_arms(
+        problem, *rest, strategy="per_problem", k=2, wrong_fraction=0.8,
+        uniform_fraction=0.1, seed=4,
+    )  # fmt: skip
+    assert again.indices.tolist() == arms.indices.tolist()
+
+
+def test_per_problem_shares_beyond_one_slot_per_problem_spread_evenly():
+    problem, *rest = pool(n=600, problems=10)
+    arms = select_arms(
+        problem, *rest, strategy="per_problem", k=4, wrong_fraction=0.8,
+        uniform_fraction=0.5, seed=2,
+    )  # fmt: skip
+    uniform = Counter(problem[arms.indices[arms.uniform]].tolist())
+    assert sum(uniform.values()) == 20 and set(uniform.values()) == {2}
 
 
 def test_uniform_draws_are_uniform_over_the_pool():

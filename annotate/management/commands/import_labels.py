@@ -36,6 +36,4 @@ class Command(StepwiseCommand):
                 )
         except (ImportFailed, ValueError) as exc:
             raise CommandError(str(exc)) from None
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"input is not UTF-8: {exc}") from None
         self.stdout.write(str(summary))

@@ -6,7 +6,7 @@ from annotate.consensus import disagreement_samples, route_disagreements
 from annotate.generations import SelectionError, open_generation, preview_selection
 from annotate.management._io import get_campaign
 from annotate.management.command import StepwiseCommand
-from annotate.models import Problem
+from annotate.models import AuditEvent, Problem
 
 
 class Command(StepwiseCommand):
@@ -64,6 +64,17 @@ class Command(StepwiseCommand):
                 generation, preview = open_generation(campaign, scores=opts["scores"], **overrides)
         except SelectionError as exc:
             raise CommandError(str(exc)) from None
+        if generation is not None:
+            AuditEvent.record(
+                None,
+                "command",
+                AuditEvent.Action.GENERATION_STARTED,
+                f"generation {generation.number}",
+                campaign=campaign,
+                command="select",
+                scores=opts["scores"],
+                overrides={key: str(value) for key, value in overrides.items()},
+            )
         if opts["json"]:
             data = preview.as_json()
             if generation is not None:

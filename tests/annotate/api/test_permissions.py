@@ -253,6 +253,14 @@ ENDPOINTS = [
         staff_only=False,
         own={"labeler": 200, "other_labeler": 404, "labeler_token": 200},
     ),
+    Endpoint(
+        "/me/token/ DELETE",
+        "delete",
+        lambda w: f"{API}/me/token/",
+        204,  # revokes the caller's own token only (tests/config/test_api_tokens.py)
+        staff_only=False,
+        own={"labeler": 204, "other_labeler": 204, "labeler_token": 204},
+    ),
     Endpoint("/schema/ GET", "get", lambda w: f"{API}/schema/", 200),
 ]
 

@@ -58,7 +58,7 @@ def test_invalid_utf8_names_its_line(lead, campaign) -> None:
         f"{API}/campaigns/{campaign.slug}/problems/upload/", body, content_type=JSONL
     )
     assert response.status_code == 400
-    assert response.json() == {"detail": "line 2: not valid UTF-8", "line": 2}
+    assert response.json() == {"detail": "line 2: not valid UTF-8 (byte 18 of the line)", "line": 2}
     assert not Problem.objects.exists()
 
 

@@ -153,11 +153,10 @@ def test_numbers_on_the_page(client, lead, campaign, labeler, other_labeler, mak
         [400 / 6, 100 / 6, 100 / 6], abs=1e-3
     )
     assert data["labels_24h"] == 4
-    assert sum(c.value for c in data["hours"]) == 4
-    assert [(r, n, share) for r, n, share, _ in data["reasons"]] == [
-        ("found_error", 2, 50.0),
-        ("solution", 2, 50.0),
-    ]
+    assert sum(data["hours"]) == 4 and data["hour_chart"]["counts"] == data["hours"]
+    # Each bar is its share of all finished labels: together they fill the track.
+    assert data["reasons"] == [("found_error", 2, 50.0), ("solution", 2, 50.0)]
+    assert data["reasons_total"] == 4
     rows = {r.username: r for r in data["labelers"]}
     assert rows["labeler"].finished == 4 and rows["labeler"].qc == 1
     assert rows["labeler"].agreement.items == 1
@@ -186,10 +185,17 @@ def test_hourly_buckets(campaign, labeler, make_sample):
         label = finish(assignment, [1], "solution")
         Label.objects.filter(pk=label.pk).update(finished_at=now - timedelta(hours=hours_ago))
     data = dashboard.campaign_dashboard(campaign, now=now)
-    values = [c.value for c in data["hours"]]
+    values = data["hours"]
     assert values[-1] == 2 and values[-6] == 1 and sum(values) == 3  # 30 h ago is out
     (row,) = data["labelers"]
     assert row.hourly == values and row.recent == 3 and row.finished == 4
+
+
+def test_hour_chart_is_data_in_utc_instants():
+    start = timezone.now().replace(minute=0, second=0, microsecond=0)
+    spec = dashboard.hour_chart([start, start + timedelta(hours=1)], [3, 0])
+    assert spec["type"] == "hours" and spec["counts"] == [3, 0]
+    assert spec["hours"][0] == start.isoformat() and spec["hours"][0].endswith("+00:00")
 
 
 def test_htmx_refresh_renders_only_the_stats(client, lead, campaign):
@@ -211,7 +217,5 @@ def test_chart_geometry():
     segments = dashboard.stacked([("a", 1), ("b", 3), ("c", 0)])
     assert [(s.x, s.width) for s in segments] == [(0, 25), (25, 75), (100, 0)]
     assert dashboard.stacked([("a", 0)])[0].width == 0
-    bars = dashboard.columns([("x", 2), ("y", 4)], gap=0)
-    assert [(b.x, b.y, b.width, b.height) for b in bars] == [(0, 50, 50, 50), (50, 0, 50, 100)]
     assert dashboard.sparkline([0, 2]) == "0.00,20.00 100.00,2.00"
     assert dashboard.sparkline([]) == ""

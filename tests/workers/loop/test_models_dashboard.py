@@ -3,6 +3,7 @@ loop stored shown per checkpoint and per generation."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -156,8 +157,8 @@ def test_campaign_page_shows_generations_checkpoints_and_gates(client, lead, his
     assert "promoted" in promoted and "0.4321" in promoted and "0.9000" in promoted
     refused = re.search(rf'<tr data-retraining="{rejected.pk}">.*?</tr>', html, re.S).group(0)
     assert "rejected" in refused and "0.5000" in refused
-    # The quality chart is inline SVG: one polyline per series with data.
-    assert html.count('<polyline class="line') == 3
+    # The quality chart is data for Chart.js: one series per line with data.
+    assert len(chart_specs(html)["chart-quality"]["series"]) == 3
     assert "cdn" not in html.lower()
 
 
@@ -173,7 +174,9 @@ def test_checkpoint_page_shows_metrics_and_best_of_n_curve(client, lead, history
     assert "Promotion gate: promoted" in html
     assert re.search(r'<tr data-n="4">.*?0\.750.*?0\.600.*?0\.500', html, re.S)
     # Best-of-N (3 methods) and the training curve (2 lines).
-    assert html.count('<polyline class="line') == 5
+    specs = chart_specs(html)
+    assert len(specs["chart-bon"]["series"]) == 3 and len(specs["chart-training"]["series"]) == 2
+    assert specs["chart-bon"]["log2_x"] is True
     assert 'aria-label="Best-of-N accuracy"' in html
 
 
@@ -182,24 +185,24 @@ def test_an_unevaluated_checkpoint_page_says_so(client, lead, campaign):
     checkpoint = Checkpoint.objects.create(campaign=campaign, name="fresh", path="/m/f")
     client.force_login(lead)
     html = client.get(reverse("dashboard-checkpoint", args=[checkpoint.pk])).content.decode()
-    assert "Not evaluated yet" in html and "<polyline" not in html
+    assert "Not evaluated yet" in html and chart_specs(html) == {}
 
 
-def test_line_chart_maps_data_to_the_plot_area():
+def chart_specs(html: str) -> dict:
+    """The charts' data by id, as the page's json_script elements carry it."""
+    found = re.findall(r'<script id="(chart-[\w-]+)" type="application/json">(.*?)</script>', html)
+    return {key: json.loads(text) for key, text in found}
+
+
+def test_line_chart_keeps_the_points_with_a_value():
     chart = line_chart(
-        [("a", [(1, 0.0), (2, 0.5), (4, 1.0)])],
+        [("a", [(1, 0.0), (2, None), (4, 1.0)]), ("b", [(1, None)])],
         x_label="N",
         y_label="acc",
         log2_x=True,
         y_range=(0.0, 1.0),
-        width=200,
-        height=100,
     )
-    points = [tuple(map(float, p.split(","))) for p in chart.series[0].points.split()]
-    xs, ys = zip(*points, strict=True)
-    # log2 x: 1, 2, 4 are evenly spaced from the left edge to the right edge.
-    assert xs[0] == chart.left and xs[2] == chart.right
-    assert xs[1] == pytest.approx((xs[0] + xs[2]) / 2)
-    # y: 0 at the bottom, 1 at the top, 0.5 half way.
-    assert ys[0] == chart.bottom and ys[2] == chart.top
-    assert ys[1] == pytest.approx((chart.bottom + chart.top) / 2)
+    assert chart.spec["series"] == [{"name": "a", "points": [(1.0, 0.0), (4.0, 1.0)]}]
+    assert chart.spec["x_ticks"] == [1.0, 4.0] and chart.spec["y_range"] == (0.0, 1.0)
+    assert not chart.empty
+    assert line_chart([("b", [(1, None)])], x_label="x", y_label="y").empty

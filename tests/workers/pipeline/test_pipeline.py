@@ -37,6 +37,13 @@ def start_from_admin(client, campaign, django_capture_on_commit_callbacks):
     return response, callbacks
 
 
+def confirm_start(client, campaign, choice: str, django_capture_on_commit_callbacks):
+    """The confirmation page's answer when the open generation still has work (#14 item 7)."""
+    url = reverse("admin:annotate_campaign_start_generation", args=[campaign.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(url, {"open_generations": choice})
+
+
 def assert_generation_opened(generation: Generation, pool: list[int]) -> None:
     """One Score per pool sample, full progress, every chunk done, selections in the oracle's
     order with the checkpoint's scores, overlap assignment slots per selected sample."""
@@ -119,7 +126,11 @@ def test_second_generation_reuses_the_checkpoint_and_skips_selected_samples(
     first_selected = set(first.selections.values_list("sample_id", flat=True))
     scores_before = Score.objects.count()
 
-    start_from_admin(client, campaign, django_capture_on_commit_callbacks)
+    # The first one still has open slots: the action asks first, and the lead keeps it open.
+    response, _ = start_from_admin(client, campaign, django_capture_on_commit_callbacks)
+    assert response.url == reverse("admin:annotate_campaign_start_generation", args=[campaign.pk])
+    assert not Generation.objects.filter(number=1).exists()
+    confirm_start(client, campaign, "keep", django_capture_on_commit_callbacks)
 
     second = Generation.objects.get(campaign=campaign, number=1)
     assert second.status == Generation.Status.OPEN, second.error

@@ -88,6 +88,8 @@ class Command(StepwiseCommand):
                 "k": 2,
                 "wrong_fraction": 0.8,
                 "qc_rate": 0.1,
+                # The control arm, so the dashboard compares active with uniform from day one.
+                "uniform_fraction": 0.1,
             },
         )
         if created or not campaign.problems.exists():

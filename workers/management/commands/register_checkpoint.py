@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 
 from annotate.checkpoints import register_checkpoint, validate_checkpoint_dir
 from annotate.management.command import StepwiseCommand
-from annotate.models import Campaign
+from annotate.models import AuditEvent, Campaign
 from selector.scoring.inspection import KNOWN_ADAPTERS
 
 
@@ -64,6 +64,15 @@ class Command(StepwiseCommand):
         except ValidationError as exc:
             messages = [m for ms in exc.message_dict.values() for m in ms]
             raise CommandError("; ".join(messages)) from None
+        if opts["activate"]:
+            AuditEvent.record(
+                None,
+                "command",
+                AuditEvent.Action.CHECKPOINT_ACTIVATED,
+                f"checkpoint {checkpoint.pk}",
+                campaign=campaign,
+                command="register_checkpoint",
+            )
         if opts["json"]:
             payload = {
                 "checkpoint": checkpoint.pk,

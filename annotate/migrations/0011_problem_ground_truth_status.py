@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0009_label_quality"),
+        ("annotate", "0010_audit_event"),
     ]
 
     operations = [
