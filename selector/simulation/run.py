@@ -497,6 +497,13 @@ def run_simulation(
     eval_items, pool = split_items(items, config.eval_fraction)
     if not eval_items or not pool:
         raise ValueError("need problems both in the evaluation set and in the pool")
+    # Truth with no error in it (e.g. a weak teacher) measures nothing: say so before hours run.
+    for name, group in (("pool", pool), ("evaluation set", eval_items)):
+        if not any(i.first_error >= 0 for i in group):
+            raise ValueError(
+                f"no solution in the {name} has a wrong step: the source of truth marks every "
+                "step correct (a teacher: train a stronger one or raise --threshold)"
+            )
     if config.budget > len(pool):
         raise ValueError(f"budget {config.budget} exceeds the pool of {len(pool)} solutions")
     # Half the held-out problems choose the F1 threshold, the other half measure.

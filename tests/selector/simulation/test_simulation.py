@@ -256,3 +256,12 @@ def test_the_harness_measures_learning_when_there_is_something_to_learn(tmp_path
     assert final["random"].f1 > 0.5
     # Global selection prefers wrong answers: more erroneous solutions among its labels.
     assert final["global"].erroneous_labeled > final["random"].erroneous_labeled
+
+
+def test_a_truth_without_errors_is_refused_before_any_training(tmp_path):
+    """A weak teacher that marks every step correct would run for hours and measure nothing."""
+    items = [SimItem(i.id, i.problem, i.steps, i.wrong, -1) for i in synthetic_items(20, 4)]
+    config = simulation.SimConfig(strategies=["random"], budget=8, rounds=1, seeds=[0])
+    with pytest.raises(ValueError, match="no solution in the pool has a wrong step"):
+        simulation.run_simulation(items, config, tmp_path)
+    assert not any(tmp_path.iterdir())
