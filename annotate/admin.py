@@ -41,8 +41,24 @@ from annotate.schedules import ensure_campaign_schedule
 from annotate.templatetags.stepwise_markdown import render_markdown
 
 
+class CampaignForm(forms.ModelForm):
+    def clean_active_checkpoint(self) -> Checkpoint | None:
+        checkpoint = self.cleaned_data.get("active_checkpoint")
+        if checkpoint is None or checkpoint.pk == self.initial.get("active_checkpoint"):
+            return checkpoint
+        if self.instance.pk is None or checkpoint.campaign_id != self.instance.pk:
+            raise forms.ValidationError("Choose a checkpoint of this campaign.")
+        if checkpoint.status not in Checkpoint.ACTIVATABLE:
+            raise forms.ValidationError(
+                f"This checkpoint is {checkpoint.get_status_display().lower()}: only a ready "
+                "(or rejected) checkpoint can become the active one."
+            )
+        return checkpoint
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = [
         "slug",
         "name",
@@ -122,7 +138,17 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["start_next_generation", "retrain_now", "add_retraining_schedule"]
 
     def save_model(self, request, obj: Campaign, form, change: bool) -> None:
+        # The checkpoint lifecycle has one owner: a new active checkpoint goes through
+        # Campaign.activate (old one back to ready), never a bare save of the link.
+        chosen = obj.active_checkpoint
+        if change and "active_checkpoint" in form.changed_data:
+            obj.active_checkpoint_id = form.initial.get("active_checkpoint")
         super().save_model(request, obj, form, change)
+        if change and "active_checkpoint" in form.changed_data:
+            if chosen is not None:
+                obj.activate(chosen)
+            else:
+                obj.deactivate_checkpoint()
         changed = [name for name in SELECTION_FIELDS if name in form.changed_data]
         if changed:  # the trail keeps old → new of each selection field the lead changed
             new = {name: form.cleaned_data.get(name) for name in changed}

@@ -315,6 +315,7 @@ def campaign_dashboard(campaign: Campaign, now: datetime | None = None) -> dict:
         warnings.append(f"Failed screening, blocked until overridden: {', '.join(failed)}.")
 
     return {
+        "suspect_problems": campaign.problems.suspect().count(),
         "generations": _generation_rows(campaign),
         "hours": per_hour,
         "hour_chart": hour_chart(hours, per_hour),

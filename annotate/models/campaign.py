@@ -307,3 +307,10 @@ class Campaign(models.Model):
             raise ValueError(f"a {checkpoint.status} checkpoint cannot be activated")
         self.active_checkpoint = checkpoint
         self.save(update_fields=["active_checkpoint", "updated_at"])
+
+    def deactivate_checkpoint(self) -> None:
+        """No checkpoint scores the pool any more (the next generation bootstraps one)."""
+        if self.active_checkpoint is not None:
+            self.active_checkpoint.deactivate()
+        self.active_checkpoint = None
+        self.save(update_fields=["active_checkpoint", "updated_at"])

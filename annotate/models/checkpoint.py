@@ -104,11 +104,14 @@ class Checkpoint(models.Model):
             Checkpoint.objects.filter(status__in=sources), status=self.Status.TRAINING
         )
 
+    #: What `make_active` accepts.
+    ACTIVATABLE = ("ready", "active", "rejected")
+
     def make_active(self) -> bool:
         """ready (active already, or rejected and now promoted by a later gate) → active;
         Campaign.activate keeps one active per campaign."""
-        sources = [self.Status.READY, self.Status.ACTIVE, self.Status.REJECTED]
-        return self._flip(Checkpoint.objects.filter(status__in=sources), status=self.Status.ACTIVE)
+        sources = Checkpoint.objects.filter(status__in=self.ACTIVATABLE)
+        return self._flip(sources, status=self.Status.ACTIVE)
 
     def deactivate(self) -> bool:
         """active → ready: another checkpoint now scores the campaign."""

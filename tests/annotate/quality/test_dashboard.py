@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate import dashboard
-from annotate.models import Assignment, Generation, GoldStandard, Label, ScreeningResult
+from annotate.models import Assignment, Generation, GoldStandard, Label, Problem, ScreeningResult
 from tests.factories import finish
 
 QC = GoldStandard.Purpose.QUALITY_CONTROL
@@ -114,7 +114,7 @@ def test_query_count_does_not_grow_with_data(
     _populate(campaign, make_sample, "many", n_people=8, n_generations=4)
     large = _count_queries(client, url)
     assert large == small
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):  # 13 + the suspect ground truths count
         client.get(url)
     with django_assert_max_num_queries(3):
         client.get(reverse("dashboard"))
@@ -219,3 +219,29 @@ def test_chart_geometry():
     assert dashboard.stacked([("a", 0)])[0].width == 0
     assert dashboard.sparkline([0, 2]) == "0.00,20.00 100.00,2.00"
     assert dashboard.sparkline([]) == ""
+
+
+def test_give_ups_and_suspect_ground_truths_are_shown_apart(
+    client, lead, campaign, labeler, make_sample
+):
+    generation = Generation.objects.create(campaign=campaign, number=0, status="open")
+    for ratings, reason in (([1], "give_up"), ([1, 1], "solution")):
+        gold = GoldStandard.objects.create(
+            sample=make_sample(2), purpose=QC, ratings=[1, -1], finish_reason="found_error"
+        )
+        qc = Assignment.objects.create(
+            generation=generation, sample=gold.sample, labeler=labeler, kind="qc",
+            state="in_progress",
+        )  # fmt: skip
+        finish(qc, ratings, reason)
+    suspect = make_sample(2).problem
+    Problem.objects.filter(pk=suspect.pk).flag_suspect("every sample disagrees")
+
+    client.force_login(lead)
+    html = client.get(reverse("dashboard-campaign", args=[campaign.slug])).content.decode()
+    row = html.split('data-labeler="labeler"')[1].split("</tr>")[0]
+    assert '<td class="num" data-stat="gold-items">2</td>' in row
+    assert '<td class="num" data-stat="gave-up">1</td>' in row
+    warning = html.split('data-warning="suspect-ground-truth"')[1].split("</p>")[0]
+    assert "1 problem with a suspect ground truth" in warning
+    assert "ground_truth_status__exact=suspect" in warning
