@@ -265,3 +265,31 @@ def test_a_truth_without_errors_is_refused_before_any_training(tmp_path):
     with pytest.raises(ValueError, match="no solution in the pool has a wrong step"):
         simulation.run_simulation(items, config, tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_every_round_fine_tunes_the_pretrained_base(tmp_path):
+    """`--base`: a plain hub encoder gets the step separator and a seeded 3-class head once per
+    seed, and every strategy's rounds train from those weights, not from a scratch model."""
+    from tests.selector.prm.published import tiny_bert_base
+
+    base = tiny_bert_base(tmp_path / "base")
+    config = simulation.SimConfig(
+        strategies=["random", "global"],
+        budget=16,
+        rounds=2,
+        seeds=[0],
+        epochs=1,
+        base=str(base),
+        model={"hidden": 16, "layers": 1, "heads": 2, "vocab_size": 400, "max_length": 64},
+    )
+    rows = simulation.run_simulation(synthetic_items(12, 4), config, tmp_path / "work")
+    assert {(r.strategy, r.round) for r in rows} == {
+        (s, n) for s in ("random", "global") for n in (0, 1)
+    }
+    init = tmp_path / "work" / "seed0" / "init"
+    native = json.loads((init / "config.json").read_text())
+    assert native["hidden_size"] == 32  # the base's width, not the scratch model's 16
+    assert len(native["id2label"]) == 3
+    prm = json.loads((init / "stepwise_prm.json").read_text())
+    assert prm["base_model"] == str(base)
+    assert all(r.step_auc is not None for r in rows)
