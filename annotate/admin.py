@@ -17,6 +17,7 @@ from annotate.generations import (
     SelectionError,
     has_open_work,
     plan_next_generation,
+    resume_generation,
     start_next_generation,
 )
 from annotate.models import (
@@ -491,7 +492,7 @@ class GenerationAdmin(admin.ModelAdmin):
         "completed_at",
     ]
 
-    actions = ["close_generations"]
+    actions = ["close_generations", "resume"]
 
     @admin.action(
         description="Close the selected open generations (their open slots are no longer "
@@ -511,6 +512,20 @@ class GenerationAdmin(admin.ModelAdmin):
                 campaign=generation.campaign,
             )
             self.message_user(request, f"{generation} closed.", messages.SUCCESS)
+
+    @admin.action(
+        description="Resume (queue again what a stuck running generation waits for)",
+        permissions=["change"],
+    )
+    def resume(self, request, queryset) -> None:
+        for generation in queryset:
+            queued = resume_generation(generation)
+            if queued:
+                message = f"{generation}: {queued} task(s) queued again."
+                self.message_user(request, message, messages.SUCCESS)
+            else:
+                message = f"{generation}: nothing to resume ({generation.status})."
+                self.message_user(request, message, messages.WARNING)
 
     @admin.display(description="Scoring progress")
     def progress_display(self, obj: Generation) -> str:

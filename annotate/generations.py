@@ -7,17 +7,22 @@ leads to.
 `preview_selection` is the dry run; `open_generation` writes, in one transaction holding the
 campaign row lock, so two concurrent calls never pick the same samples. On imported scores
 it runs the same lifecycle at once: pending → scoring → selecting (no chunk to score) → open.
+`resume_generation` queues again what a generation whose worker died waits for (the lead's
+admin action; beat's `requeue_stale_chunks` does it for chunks whose heartbeat stopped).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from annotate import dispatch
 from annotate.ground_truth import flag_disagreeing
@@ -544,7 +549,7 @@ def begin_generation(
             # Chunks and progress belong to the old checkpoint's scoring.
             last.scoring_chunks.all().delete()
             fields = {"checkpoint_id": checkpoint_id, "progress_done": 0, "progress_total": 0}
-        last.scoring_chunks.update(attempts=0)
+        last.scoring_chunks.update(attempts=0, heartbeat_at=None)
         source = Generation.ScoreSource.CHECKPOINT
         # The lead may have fixed the generator (a server down, a wrong URL): the new
         # snapshot applies; the samples already generated are kept and not asked for again.
@@ -688,3 +693,56 @@ def start_next_generation(campaign: Campaign, *, close_open: bool) -> Generation
                 if not generation.complete():
                     raise PipelineError(f"generation {generation.number} is no longer open")
         return start_generation(campaign)
+
+
+def chunk_stale_after() -> timedelta:
+    """How long a started scoring chunk may go without a heartbeat before it counts as lost."""
+    return timedelta(seconds=max(1, int(settings.STEPWISE_CHUNK_STALE_SECONDS)))
+
+
+def resume_generation(generation: Generation, *, stale_before: datetime | None = None) -> int:
+    """Queue again what a running generation waits for after its worker died; returns how
+    many tasks were queued.
+
+    With `stale_before` (beat's sweep): only the scoring chunks started and silent since then.
+    Without (the lead's admin action): the task of whatever stage it is in (pending or
+    generating from its first stage, every unfinished chunk, the selection). Every task is
+    idempotent, so resuming a generation that was not stuck costs time, never data.
+    """
+    with transaction.atomic():
+        # The generation row lock: two sweeps never both re-queue the same chunk.
+        generation = Generation.objects.select_for_update().get(pk=generation.pk)
+        status = generation.status
+        if status == Generation.Status.SCORING:
+            chunks = generation.scoring_chunks.filter(done=False)
+            if stale_before is not None:
+                chunks = chunks.filter(heartbeat_at__lt=stale_before)
+            ids = list(chunks.values_list("pk", flat=True))
+            # Waiting in the queue again: no sweep re-sends them until a worker starts them.
+            generation.scoring_chunks.filter(pk__in=ids).update(heartbeat_at=None)
+            for chunk_id in ids:
+                dispatch.score_chunk(generation.pk, chunk_id)
+            if ids or stale_before is not None or not generation.mark_scored():
+                return len(ids)
+            status = Generation.Status.SELECTING  # every chunk done: the finisher died
+        if stale_before is not None:
+            return 0
+        if status == Generation.Status.SELECTING:
+            dispatch.select_generation(generation.pk)
+            return 1
+        if status in (Generation.Status.PENDING, Generation.Status.GENERATING):
+            dispatch.start_pipeline(generation)
+            return 1
+    return 0
+
+
+def requeue_stale_chunks(now: datetime | None = None) -> int:
+    """Beat's sweep: scoring chunks whose worker stopped beating are queued again, within
+    minutes rather than after the broker's visibility timeout; returns how many."""
+    cutoff = (now or timezone.now()) - chunk_stale_after()
+    stuck = Generation.objects.filter(
+        status=Generation.Status.SCORING,
+        scoring_chunks__done=False,
+        scoring_chunks__heartbeat_at__lt=cutoff,
+    ).distinct()
+    return sum(resume_generation(g, stale_before=cutoff) for g in stuck)

@@ -9,6 +9,10 @@ by name. `setup_schedules` (management command) does the same by hand.
   the loop for every campaign whose open generation reached its label target.
 - "stepwise: expire stale leases" (every 5 minutes): `workers.tasks.expire_stale_leases`
   re-opens slots whose labeler's lease ran out.
+- "stepwise: requeue stale scoring chunks" (every minute): `workers.tasks.requeue_stale_chunks`
+  queues again the chunks whose worker died (their heartbeat stopped).
+- "stepwise: send queued tasks" (every minute): `workers.tasks.flush_queued_tasks` sends the
+  outbox's tasks that the broker could not take when they were queued.
 - per campaign, optional (admin action "Add a nightly retraining schedule"):
   "stepwise: retrain <slug>" runs `workers.loop_tasks.retrain_campaign` on a crontab
   (03:00 UTC by default), linked from `Campaign.retrain_schedule`.
@@ -26,6 +30,10 @@ RETRAIN_TASK = "workers.loop_tasks.retrain_campaign"
 CHECK_EVERY_MINUTES = 5
 SWEEP_TASK_NAME = "stepwise: expire stale leases"
 SWEEP_TASK = "workers.tasks.expire_stale_leases"
+CHUNK_SWEEP_NAME = "stepwise: requeue stale scoring chunks"
+CHUNK_SWEEP_TASK = "workers.tasks.requeue_stale_chunks"
+OUTBOX_SWEEP_NAME = "stepwise: send queued tasks"
+OUTBOX_SWEEP_TASK = "workers.tasks.flush_queued_tasks"
 
 
 def ensure_default_schedules(*, every_seconds: int | None = None):
@@ -88,25 +96,54 @@ def ensure_campaign_schedule(campaign, *, hour: str = "3", minute: str = "0"):
     return task
 
 
-def ensure_lease_sweep():
-    """The periodic lease sweep, created when missing (never modified when present)."""
+def _ensure_sweep(name: str, task_name: str, every_minutes: int, description: str):
+    """A periodic sweep's row, created when missing (never modified when present)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     with transaction.atomic():
         interval, _ = IntervalSchedule.objects.get_or_create(
-            every=CHECK_EVERY_MINUTES, period=IntervalSchedule.MINUTES
+            every=every_minutes, period=IntervalSchedule.MINUTES
         )
         task, _ = PeriodicTask.objects.get_or_create(
-            name=SWEEP_TASK_NAME,
+            name=name,
             defaults={
-                "task": SWEEP_TASK,
+                "task": task_name,
                 "interval": interval,
                 "queue": "default",
-                "expire_seconds": CHECK_EVERY_MINUTES * 60,
-                "description": "Re-open assignments whose lease ran out (annotate.queue).",
+                "expire_seconds": every_minutes * 60,
+                "description": description,
             },
         )
     return task
+
+
+def ensure_lease_sweep():
+    """The periodic lease sweep."""
+    return _ensure_sweep(
+        SWEEP_TASK_NAME,
+        SWEEP_TASK,
+        CHECK_EVERY_MINUTES,
+        "Re-open assignments whose lease ran out (annotate.queue).",
+    )
+
+
+def ensure_recovery_sweeps() -> list:
+    """The minutely sweeps that recover from a dead worker or a broker outage."""
+    return [
+        _ensure_sweep(
+            CHUNK_SWEEP_NAME,
+            CHUNK_SWEEP_TASK,
+            1,
+            "Queue again scoring chunks whose worker died (heartbeat older than "
+            "STEPWISE_CHUNK_STALE_SECONDS; annotate.generations).",
+        ),
+        _ensure_sweep(
+            OUTBOX_SWEEP_NAME,
+            OUTBOX_SWEEP_TASK,
+            1,
+            "Send the tasks queued while the broker was unreachable (annotate.dispatch).",
+        ),
+    ]
 
 
 def create_default_schedules(sender, using: str = "default", **kwargs) -> None:
@@ -118,3 +155,4 @@ def create_default_schedules(sender, using: str = "default", **kwargs) -> None:
         return
     ensure_default_schedules()
     ensure_lease_sweep()
+    ensure_recovery_sweeps()

@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A lost database connection in a view: 503 + Retry-After (config.unavailable).
+    "config.unavailable.DatabaseUnavailableMiddleware",
     # Last: turns a locked-out login into the lockout page (config.auth.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]
@@ -182,6 +184,8 @@ STEPWISE_MAX_UPLOAD_BYTES = int(os.environ.get("STEPWISE_MAX_UPLOAD_BYTES", str(
 STEPWISE_MAX_LINE_BYTES = int(os.environ.get("STEPWISE_MAX_LINE_BYTES", str(1024**2)))
 STEPWISE_MAX_STEPS = int(os.environ.get("STEPWISE_MAX_STEPS", "200"))
 STEPWISE_MAX_STEP_CHARS = int(os.environ.get("STEPWISE_MAX_STEP_CHARS", "20000"))
+# A started chunk with no heartbeat (one per sub-batch) for this long lost its worker.
+STEPWISE_CHUNK_STALE_SECONDS = int(os.environ.get("STEPWISE_CHUNK_STALE_SECONDS", "300"))
 # PRM training (workers.loop): padded tokens per batch (batch size × longest input).
 STEPWISE_TRAIN_BATCH_TOKENS = int(os.environ.get("STEPWISE_TRAIN_BATCH_TOKENS", "8192"))
 # Size of the from-scratch PRM built when a campaign has no checkpoint (tests shrink it).
@@ -214,6 +218,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Seconds between sweeps that hand out a dead worker's messages again (kombu's default 10).
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+    # An unreachable broker fails a send in seconds (the outbox keeps it), never hangs a request.
+    "socket_connect_timeout": 3,
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -7,7 +7,9 @@ class ScoringChunk(models.Model):
     """A slice of a generation's pool (a few problems) scored by one `gpu`-queue task.
 
     Chunks make scoring resumable: a killed worker loses at most its unfinished sub-batch, and
-    the generation moves on to selection exactly once, when the last chunk is marked done.
+    the generation moves on to selection exactly once, when the last chunk is marked done. A
+    chunk whose heartbeat stopped is sent again by beat's sweep within minutes, not after the
+    broker's visibility timeout.
     """
 
     generation = models.ForeignKey(
@@ -20,6 +22,9 @@ class ScoringChunk(models.Model):
     max_sample_id = models.BigIntegerField(null=True, blank=True)
     done = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set when a task starts the chunk and after every sub-batch; None while it waits in the
+    # queue. A started chunk silent too long lost its worker (`requeue_stale_chunks`).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

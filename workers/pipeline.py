@@ -14,7 +14,9 @@ retried task (acks_late, a killed worker) repeats nothing that already finished:
     prepare_generation   the active checkpoint, bootstrapped and activated when there is none;
                          the unscored pool split into ScoringChunks; status `scoring`
     score_chunk          each sub-batch's Score rows and the progress counter in one
-                         transaction; the last chunk moves the generation to `selecting`
+                         transaction, then the chunk's heartbeat; the last chunk moves the
+                         generation to `selecting`. A chunk whose heartbeat stops (its worker
+                         died) is queued again by beat's `requeue_stale_chunks`
     select_generation    `annotate.generations.open_generation` fills the row: selections,
                          assignment slots, status `open`
 
@@ -310,7 +312,10 @@ def score_chunk(chunk_id: int) -> bool:
         return generation.status == Generation.Status.SELECTING
     if generation.status != Generation.Status.SCORING:
         return False
-    ScoringChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    # The heartbeat (here and after every sub-batch) tells beat's sweep the chunk is alive.
+    ScoringChunk.objects.filter(pk=chunk.pk).update(
+        attempts=F("attempts") + 1, heartbeat_at=timezone.now()
+    )
     chunk.refresh_from_db(fields=["attempts"])
     if chunk.attempts > MAX_CHUNK_ATTEMPTS:
         raise PipelineError(
@@ -326,8 +331,14 @@ def score_chunk(chunk_id: int) -> bool:
         generation.checkpoint,
         list(sample_ids.order_by("pk").values_list("pk", flat=True)),
         generation=generation,
+        on_batch=lambda n: beat_chunk(chunk.pk),
     )
     return finish_chunk(chunk)
+
+
+def beat_chunk(chunk_id: int) -> None:
+    """The chunk's worker is alive (`annotate.generations.requeue_stale_chunks` reads it)."""
+    ScoringChunk.objects.filter(pk=chunk_id, done=False).update(heartbeat_at=timezone.now())
 
 
 def finish_chunk(chunk: ScoringChunk) -> bool:

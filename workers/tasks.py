@@ -9,7 +9,9 @@ Delivery guarantees come from the settings (acks_late, reject_on_worker_lost, pr
 the broker's visibility timeout: a task whose worker dies is handed out again, and every task
 here can run twice without writing anything twice (see `workers.pipeline`). Every hard time
 limit stays under `CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]`, so a task still
-running is never handed to a second worker.
+running is never handed to a second worker. That timeout is long (2 h, for training), so a
+scoring chunk does not wait for it: beat's `requeue_stale_chunks` sends again, within
+minutes, every started chunk whose heartbeat stopped.
 
 Nothing here imports torch: `workers.pipeline` loads `selector.scoring` inside the functions
 that run a model, so the web process can import this module to queue work.
@@ -22,7 +24,7 @@ import logging
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from annotate import queue
+from annotate import dispatch, generations, queue
 from annotate.models import Campaign, Checkpoint, Generation
 from workers import generation, loop, pipeline
 
@@ -132,3 +134,15 @@ def evaluate_checkpoint_metrics(self, checkpoint_id: int, campaign_id: int) -> d
 def expire_stale_leases() -> int:
     """Beat's sweep: lapsed leases re-open their slots even when nobody claims in between."""
     return queue.expire_stale_leases()
+
+
+@shared_task(acks_late=True, queue="default", soft_time_limit=4 * 60, time_limit=5 * 60, **RETRY)
+def requeue_stale_chunks() -> int:
+    """Beat's sweep: scoring chunks whose worker died are queued again (heartbeat lapsed)."""
+    return generations.requeue_stale_chunks()
+
+
+@shared_task(acks_late=True, queue="default", soft_time_limit=4 * 60, time_limit=5 * 60, **RETRY)
+def flush_queued_tasks() -> int:
+    """Beat's sweep: tasks the web side queued while the broker was down are sent now."""
+    return dispatch.flush_queued_tasks()

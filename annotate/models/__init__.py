@@ -9,6 +9,7 @@ from annotate.models.checkpoint import Checkpoint, Score
 from annotate.models.generation import Generation, Selection
 from annotate.models.label import GoldStandard, Label, StepRating
 from annotate.models.label_source import LabelSource, SourceLabel
+from annotate.models.outbox import QueuedTask
 from annotate.models.problem import Problem, Sample
 from annotate.models.quality import QualitySettings, Review, ScreeningResult
 
@@ -24,6 +25,7 @@ __all__ = [
     "LabelSource",
     "Problem",
     "QualitySettings",
+    "QueuedTask",
     "Review",
     "Sample",
     "Score",

@@ -2,13 +2,18 @@
 
     setup_schedules [--every-seconds N]
 
-Creates "stepwise: check retraining" (workers.loop_tasks.check_retraining, every 5 minutes)
-and "stepwise: expire stale leases" (workers.tasks.expire_stale_leases, every 5 minutes)
-when missing; an existing row, with a lead's edits, is left as it is.
+Creates "stepwise: check retraining" (workers.loop_tasks.check_retraining, every 5 minutes),
+"stepwise: expire stale leases" (workers.tasks.expire_stale_leases, every 5 minutes) and the
+minutely recovery sweeps (stale scoring chunks, queued tasks; annotate.schedules) when
+missing; an existing row, with a lead's edits, is left as it is.
 """
 
 from annotate.management.command import StepwiseCommand
-from annotate.schedules import ensure_default_schedules, ensure_lease_sweep
+from annotate.schedules import (
+    ensure_default_schedules,
+    ensure_lease_sweep,
+    ensure_recovery_sweeps,
+)
 
 
 class Command(StepwiseCommand):
@@ -22,7 +27,8 @@ class Command(StepwiseCommand):
         parser.add_argument("--every-seconds", type=int, help="Interval of a new row.")
 
     def handle(self, *args, every_seconds: int | None = None, **options):
-        for task in (ensure_default_schedules(every_seconds=every_seconds), ensure_lease_sweep()):
+        tasks = [ensure_default_schedules(every_seconds=every_seconds), ensure_lease_sweep()]
+        for task in tasks + ensure_recovery_sweeps():
             state = "enabled" if task.enabled else "disabled"
             self.stdout.write(
                 f"Periodic task “{task.name}” ({task.task}): {task.schedule}, {state}."
