@@ -5,6 +5,8 @@ out; the lead can also resume a stuck generation from the admin."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import timedelta
 
@@ -58,6 +60,25 @@ def sweep_every_second() -> None:
             task.save()
 
 
+def kill_mid_chunk(processes, worker, generation) -> float:
+    """SIGKILL the whole worker while it is inside a chunk: frozen first (SIGSTOP), so the
+    check that a started chunk is unfinished still holds when the kill lands."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            break
+        os.killpg(worker.pid, signal.SIGSTOP)
+        started = ScoringChunk.objects.filter(
+            generation=generation, done=False, heartbeat_at__isnull=False
+        )
+        if Score.objects.exists() and started.exists():
+            processes.kill(worker)
+            return time.monotonic()
+        os.killpg(worker.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("the worker never got inside a chunk\n" + processes.log("first"))
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 @real_services
@@ -65,14 +86,7 @@ def test_a_killed_worker_s_chunk_is_requeued_within_seconds(campaign, processes)
     pool = make_pool(campaign, n_problems=12, per_problem=21)
     first = processes.start("first")
     generation = enqueue_generation(campaign)
-    wait_for(
-        lambda: Score.objects.exists() or first.poll() is not None,
-        90,
-        "the first scores",
-        processes.log("first"),
-    )
-    processes.kill(first)
-    killed_at = time.monotonic()
+    killed_at = kill_mid_chunk(processes, first, generation)
     assert group_members(first.pid) == []
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SCORING
