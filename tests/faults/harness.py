@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 import requests
 from django.conf import settings
-from django.db import connection
 
 from annotate.models import StepRating
 from tests.faults.proxy import TcpProxy
 from tests.workers.pipeline.test_pipeline_worker import group_members
+from tests.workers.pipeline.test_pipeline_worker import pytestmark as worker_test_marks
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER = settings.CELERY_BROKER_URL
@@ -31,17 +30,7 @@ PASSWORD = "fault-password"
 START_TIMEOUT_S = 90
 TASK = re.compile(r"/tasks/(\d+)/")
 
-SERVICES = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="a web server process needs a shared database: set DATABASE_URL=postgres://…",
-    ),
-    pytest.mark.skipif(
-        not BROKER.startswith("redis://"),
-        reason="needs a Redis broker: set CELERY_BROKER_URL=redis://… (CI does)",
-    ),
-]
+SERVICES = worker_test_marks  # PostgreSQL and Redis, or skip with the reason
 
 
 def through(url: str, proxy: TcpProxy) -> str:

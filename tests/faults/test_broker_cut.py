@@ -11,10 +11,9 @@ alternatives exactly once.
 from __future__ import annotations
 
 import pytest
-from django_celery_beat.models import IntervalSchedule
 
 from annotate.models import Alternative, Assignment, Label, QueuedTask
-from annotate.schedules import OUTBOX_SWEEP_NAME, ensure_recovery_sweeps
+from annotate.schedules import OUTBOX_SWEEP_NAME
 from tests.factories import configure_generator
 from tests.faults.harness import (
     BROKER,
@@ -30,8 +29,8 @@ from tests.faults.harness import (
     wait_until,
 )
 from tests.selector.generation.servers import FakeServer
-from tests.workers.loop.test_loop_worker import LoopProcesses
-from tests.workers.pipeline.test_pipeline_worker import database_url, flush_broker
+from tests.workers.pipeline.test_pipeline_worker import database_url
+from tests.workers.sweeps import beat_and_workers, sweep_every_second
 
 pytestmark = SERVICES
 NAMES = ["ada", "ben"]
@@ -40,11 +39,8 @@ RATINGS = [1, -1]  # every task ends found_error at step 1: alternatives wanted
 
 @pytest.fixture
 def processes(tmp_path):
-    flush_broker()
-    procs = LoopProcesses(tmp_path)
-    yield procs
-    procs.stop_all()
-    flush_broker()
+    with beat_and_workers(tmp_path) as procs:
+        yield procs
 
 
 @pytest.fixture
@@ -52,16 +48,6 @@ def generator():
     server = FakeServer()
     yield server
     server.close()
-
-
-def sweep_every_second() -> None:
-    for task in ensure_recovery_sweeps():
-        if task.name == OUTBOX_SWEEP_NAME:
-            task.interval, _ = IntervalSchedule.objects.get_or_create(
-                every=1, period=IntervalSchedule.SECONDS
-            )
-            task.expire_seconds = 2
-            task.save()
 
 
 def found_errors(generation) -> list[int]:
@@ -94,7 +80,7 @@ def test_labelers_keep_working_without_the_broker_and_tasks_follow_when_it_is_ba
     assert not Alternative.objects.exists() and not generator.requests
 
     broker_proxy.restore()
-    sweep_every_second()
+    sweep_every_second(OUTBOX_SWEEP_NAME)
     processes.start("worker")
     processes.start_beat("beat")
     wait_until(

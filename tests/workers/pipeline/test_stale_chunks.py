@@ -14,21 +14,19 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule
 
 from annotate import dispatch
 from annotate.generations import begin_generation, requeue_stale_chunks
 from annotate.generations import start_generation as enqueue_generation
 from annotate.models import Generation, Score
-from annotate.schedules import CHUNK_SWEEP_NAME, ensure_recovery_sweeps
+from annotate.schedules import CHUNK_SWEEP_NAME
 from tests.factories import make_pool
-from tests.workers.loop.test_loop_worker import LoopProcesses
 from tests.workers.pipeline.test_pipeline_worker import (
     BROKER,
-    flush_broker,
     group_members,
     wait_for,
 )
+from tests.workers.sweeps import beat_and_workers, sweep_every_second
 from workers import pipeline
 from workers.models import ScoringChunk
 
@@ -41,23 +39,10 @@ real_services = pytest.mark.skipif(
 
 @pytest.fixture
 def processes(tmp_path):
-    flush_broker()
-    procs = LoopProcesses(tmp_path)
-    procs.env["CELERY_VISIBILITY_TIMEOUT"] = "3600"  # redelivery cannot be what recovers
-    procs.env["STEPWISE_CHUNK_STALE_SECONDS"] = str(STALE_S)
-    yield procs
-    procs.stop_all()
-    flush_broker()
-
-
-def sweep_every_second() -> None:
-    for task in ensure_recovery_sweeps():
-        if task.name == CHUNK_SWEEP_NAME:
-            task.interval, _ = IntervalSchedule.objects.get_or_create(
-                every=1, period=IntervalSchedule.SECONDS
-            )
-            task.expire_seconds = 2
-            task.save()
+    # A visibility timeout of an hour: redelivery cannot be what recovers the chunk.
+    env = {"CELERY_VISIBILITY_TIMEOUT": "3600", "STEPWISE_CHUNK_STALE_SECONDS": str(STALE_S)}
+    with beat_and_workers(tmp_path, **env) as procs:
+        yield procs
 
 
 def kill_mid_chunk(processes, worker, generation) -> float:
@@ -96,7 +81,7 @@ def test_a_killed_worker_s_chunk_is_requeued_within_seconds(campaign, processes)
     assert lost.count() == 1, "one chunk was being scored when the worker died"
     (lost_chunk,) = lost
 
-    sweep_every_second()
+    sweep_every_second(CHUNK_SWEEP_NAME)
     processes.start("second")
     processes.start_beat("beat")
     wait_for(
