@@ -518,9 +518,17 @@ class GenerationAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def resume(self, request, queryset) -> None:
-        for generation in queryset:
+        for generation in queryset.select_related("campaign"):
             queued = resume_generation(generation)
             if queued:
+                AuditEvent.record(
+                    request.user,
+                    "admin",
+                    AuditEvent.Action.GENERATION_STARTED,
+                    f"generation {generation.number}, resumed",
+                    campaign=generation.campaign,
+                    tasks=queued,
+                )
                 message = f"{generation}: {queued} task(s) queued again."
                 self.message_user(request, message, messages.SUCCESS)
             else:

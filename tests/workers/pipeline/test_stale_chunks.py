@@ -18,7 +18,7 @@ from django.utils import timezone
 from annotate import dispatch
 from annotate.generations import begin_generation, requeue_stale_chunks
 from annotate.generations import start_generation as enqueue_generation
-from annotate.models import Generation, Score
+from annotate.models import AuditEvent, Generation, Score
 from annotate.schedules import CHUNK_SWEEP_NAME
 from tests.factories import make_pool
 from tests.workers.pipeline.test_pipeline_worker import (
@@ -149,6 +149,8 @@ def test_the_lead_resumes_a_stuck_generation_from_the_admin(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.OPEN, generation.error
     assert Score.objects.filter(checkpoint=generation.checkpoint).count() == len(pool)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.GENERATION_STARTED)
+    assert (event.actor, event.target) == (lead, f"generation {generation.number}, resumed")
     # An open generation has nothing to resume; the lead is told so.
     response = client.post(
         url, {"action": "resume", "_selected_action": [generation.pk]}, follow=True
