@@ -218,8 +218,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Seconds between sweeps that hand out a dead worker's messages again (kombu's default 10).
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
-    # An unreachable broker fails a send in seconds (the outbox keeps it), never hangs a request.
+    # An unreachable or frozen broker fails a send in seconds (the outbox keeps the task),
+    # never hangs a request; longer than the workers' 1 s BRPOP poll.
     "socket_connect_timeout": 3,
+    "socket_timeout": 5,
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

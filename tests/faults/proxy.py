@@ -12,7 +12,8 @@ class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`.
 
     `cut()` drops every open connection and refuses new ones (accepted, then closed at once)
-    until `restore()`. `hold_on(pattern)` freezes the first connection whose client sends
+    until `restore()`. `stall()` answers nothing on any connection until `release()`.
+    `hold_on(pattern)` freezes the first connection whose client sends
     `pattern`: that chunk and everything after it stay unforwarded until `release()`, which
     closes the connection (the server sees its client vanish).
     """
@@ -24,6 +25,7 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.pairs: set[tuple[socket.socket, socket.socket]] = set()
         self.refusing = False
+        self.stalled = False
         self.pattern: bytes | None = None
         self.held = threading.Event()
         self.released = threading.Event()
@@ -50,7 +52,14 @@ class TcpProxy:
         self.released.clear()
         self.pattern = pattern
 
+    def stall(self) -> None:
+        """A frozen server: connections are accepted, nothing sent on any is ever answered
+        (each is dropped at `release()`)."""
+        self.released.clear()
+        self.stalled = True
+
     def release(self) -> None:
+        self.stalled = False
         self.pattern = None
         self.released.set()
 
@@ -97,7 +106,8 @@ class TcpProxy:
             if not data:
                 break
             pattern = self.pattern
-            if from_client and pattern is not None and pattern in data and not self.held.is_set():
+            held = pattern is not None and pattern in data and not self.held.is_set()
+            if from_client and (held or self.stalled):
                 self.held.set()
                 self.released.wait()
                 break

@@ -18,6 +18,7 @@ from tests.factories import configure_generator
 from tests.faults.harness import (
     BROKER,
     SERVICES,
+    Labeler,
     acked,
     attempted,
     labeling_world,
@@ -95,3 +96,26 @@ def test_labelers_keep_working_without_the_broker_and_tasks_follow_when_it_is_ba
     slowest = max(lab.out.slowest_s for lab in labelers)
     print(f"acknowledged {len(acked(labelers))}, stored {len(stored)}, queued {len(labels)}")
     print(f"slowest answer while the broker was down: {slowest:.2f} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frozen_broker_costs_a_found_error_seconds_never_the_label(
+    campaign, broker_proxy, web_server
+):
+    """Redis accepts connections but never answers (frozen, or a dead middlebox): the send
+    gives up after the socket timeout, the labeler's rating is acknowledged, the task waits."""
+    configure_generator(campaign, "http://127.0.0.1:9/v1", n=0, alternatives=2)
+    labeling_world(campaign, ["ada"], n_samples=2)
+    broker_proxy.stall()
+    server = web_server(database_url(), through(BROKER, broker_proxy), threads=2)
+    labeler = Labeler(server.base, "ada")
+    labeler.login()
+    task = labeler.claim()
+    assert labeler.rate(task, 0, 1) == "acked"
+    assert labeler.rate(task, 1, -1) == "acked"  # a found error: alternatives wanted
+    assert broker_proxy.held.is_set()  # the server did try the frozen broker
+    label = Label.objects.get(assignment_id=task)
+    assert label.finish_reason == "found_error"
+    assert list(QueuedTask.objects.values_list("args", flat=True)) == [[label.pk]]
+    assert stored_ratings([task]) == labeler.out.acked == {(task, 0, 1), (task, 1, -1)}
+    print(f"found error answered in {labeler.out.slowest_s:.1f} s with the broker frozen")
