@@ -86,6 +86,8 @@ def login(page, username: str, password: str) -> None:
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.locator("[data-home]").wait_for()  # the home page: the labeler's, or a lead's
+    # label.js is deferred: a key pressed before it ran is lost on a loaded machine.
+    page.wait_for_function("document.readyState === 'complete'")
 
 
 def claim_next(page) -> None:
