@@ -11,7 +11,7 @@ import time
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -76,18 +76,30 @@ def _wait_for_live_server_requests(timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def wait_until_true(page, script: str, timeout: float = 15.0) -> None:
+    """Poll `script` (a JS function) with page.evaluate until it returns true. Unlike
+    page.wait_for_function, whose in-page polling evals a string, this works under the CSP."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(script):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {script}")
+        page.wait_for_timeout(50)
+
+
 def login(page, username: str, password: str) -> None:
     """Log in through Django's login form, by keyboard (the username field has autofocus)."""
     page.goto("/accounts/login/")
     # Typing before autofocus lands loses keys on a loaded machine: wait for the focus first.
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    # (Playwright's own assertions, not wait_for_function: polling a string needs eval, which
+    # the production CSP forbids.)
+    expect(page.locator("input[name='username']")).to_be_focused()
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.locator("[data-home]").wait_for()  # the home page: the labeler's, or a lead's
     # label.js is deferred: a key pressed before it ran is lost on a loaded machine.
-    page.wait_for_function("document.readyState === 'complete'")
+    page.wait_for_load_state("load")
 
 
 def claim_next(page) -> None:

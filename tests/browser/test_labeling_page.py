@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from annotate.io import split_response
 from annotate.models import Assignment, Label
-from tests.browser.conftest import claim_next, login
+from tests.browser.conftest import claim_next, login, wait_until_true
 from tests.factories import (
     make_generation,
     make_problem,
@@ -100,10 +100,11 @@ def test_current_step_scrolls_to_just_below_the_sticky_bar(page, labeler, campai
         page.keyboard.press("3")
         current = page.locator(f"#task [data-step='{expected}'][data-current]")
         expect(current).to_be_visible()
-        page.wait_for_function(
+        wait_until_true(
+            page,
             "() => { const bar = document.getElementById('task-bar').getBoundingClientRect();"
             " const step = document.querySelector('#task [data-current]').getBoundingClientRect();"
-            " return step.top >= bar.bottom - 1 && step.top <= bar.bottom + 40; }"
+            " return step.top >= bar.bottom - 1 && step.top <= bar.bottom + 40; }",
         )
     assert len(stored_ratings(_label(slot))) == 5
 
