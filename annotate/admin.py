@@ -30,6 +30,7 @@ from annotate.models import (
     GoldStandard,
     Label,
     Problem,
+    QueuedTask,
     Sample,
     Score,
     Selection,
@@ -624,6 +625,22 @@ class GoldStandardAdmin(admin.ModelAdmin):
     list_display = ["sample", "purpose", "finish_reason", "created_at"]
     list_filter = ["purpose"]
     raw_id_fields = ["sample"]
+
+
+@admin.register(QueuedTask)
+class QueuedTaskAdmin(admin.ModelAdmin):
+    """The task outbox (`annotate.dispatch`): what waits for the broker, and why. Beat's
+    flush sends it; rows here are only read."""
+
+    list_display = ["pk", "name", "queue", "created_at", "attempts", "last_error"]
+    list_filter = ["name", "queue"]
+    readonly_fields = ["name", "args", "queue", "created_at", "attempts", "last_error"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 from annotate import admin_quality, admin_security  # noqa: E402, F401

@@ -88,7 +88,15 @@ class CampaignCreateSerializer(serializers.ModelSerializer):
 class ProblemListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Problem
-        fields = ["id", "unique_id", "subject", "level", "split", "ground_truth_answer"]
+        fields = [
+            "id",
+            "unique_id",
+            "subject",
+            "level",
+            "split",
+            "ground_truth_answer",
+            "ground_truth_status",
+        ]
         read_only_fields = fields
 
 
@@ -101,6 +109,8 @@ class ProblemDetailSerializer(serializers.ModelSerializer):
             "problem",
             "ground_truth_answer",
             "ground_truth_solution",
+            "ground_truth_status",
+            "ground_truth_note",
             "subject",
             "level",
             "split",

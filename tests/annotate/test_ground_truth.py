@@ -152,3 +152,14 @@ def test_select_tells_the_lead_what_was_held_out(world):
     out = io.StringIO()
     call_command("select", "--campaign", campaign.slug, "--dry-run", stdout=out)
     assert "1 problem(s) have a suspect ground truth" in out.getvalue()
+
+
+def test_the_api_shows_each_problems_ground_truth_status(world, lead, client):
+    campaign, _ = world
+    client.force_login(lead)
+    url = f"/api/v1/campaigns/{campaign.slug}/problems/"
+    listed = {p["unique_id"]: p for p in client.get(url).json()["results"]}
+    assert listed["broken"]["ground_truth_status"] == SUSPECT
+    assert listed["hard"]["ground_truth_status"] == OK
+    detail = client.get(f"{url}{listed['broken']['id']}/").json()
+    assert "All 5 graded samples disagree" in detail["ground_truth_note"]

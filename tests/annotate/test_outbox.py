@@ -69,3 +69,21 @@ def test_the_flush_sends_what_an_outage_left_oldest_first(broker):
     ]
     assert not QueuedTask.objects.exists()
     assert dispatch.flush_queued_tasks() == 0
+
+
+@pytest.mark.django_db
+def test_the_lead_reads_what_waits_in_the_outbox_and_cannot_edit_it(client, lead):
+    from django.urls import reverse
+
+    row = QueuedTask.objects.create(
+        name=dispatch.SELECT_GENERATION, args=[7], queue="default", attempts=2,
+        last_error="Error 111 connecting to 127.0.0.1:6379. Connection refused.",
+    )  # fmt: skip
+    client.force_login(lead)
+    listing = client.get(reverse("admin:annotate_queuedtask_changelist")).content.decode()
+    assert dispatch.SELECT_GENERATION in listing and "Connection refused" in listing
+    assert client.get(reverse("admin:annotate_queuedtask_add")).status_code == 403
+    url = reverse("admin:annotate_queuedtask_change", args=[row.pk])
+    client.post(url, {"name": "other", "args": "[]", "queue": "gpu", "attempts": "0"})
+    row.refresh_from_db()
+    assert (row.name, row.queue) == (dispatch.SELECT_GENERATION, "default")
