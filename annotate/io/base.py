@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 #: Lines validated, graded and written together; memory is bounded by one batch.
 DEFAULT_BATCH_SIZE = 5000
@@ -312,6 +312,23 @@ class GradingMemo:
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def analyze_on_commit(*models: Any) -> None:
+    """Refresh PostgreSQL's planner statistics for `models`' tables once the import commits.
+
+    Right after a bulk load there are none, and the planner picks a nested loop that rescans
+    the campaign's samples once per problem: `select` over 10⁶ freshly imported samples took
+    48.8 s, and 2.0 s after one ANALYZE (measured in the performance issue)."""
+    if not is_postgres():
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+
+    def analyze() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
+
+    transaction.on_commit(analyze)
 
 
 class BackgroundCopyWriter:

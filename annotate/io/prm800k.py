@@ -55,6 +55,7 @@ from annotate.io.base import (
     ImportSummary,
     ProgressCallback,
     Timer,
+    analyze_on_commit,
     batched,
     check_range,
     check_step_count,
@@ -574,6 +575,7 @@ def import_prm800k(
             summary.lines = batch[-1][0]
             if progress is not None:
                 progress(len(batch))
+        analyze_on_commit(Problem, Sample, Label)
     summary.created = made
     if verbatim:
         summary.details["kept verbatim"] = verbatim

@@ -14,6 +14,7 @@ from annotate.io.base import (
     ImportSummary,
     ProgressCallback,
     Timer,
+    analyze_on_commit,
     batched,
     check_range,
     check_type,
@@ -117,6 +118,7 @@ def import_problems(
             summary.lines = batch[-1][0]
             if progress is not None:
                 progress(len(batch))
+        analyze_on_commit(Problem)
     summary.created = {"problems": sum(counts.values())}
     summary.details = {f"{name} split": n for name, n in counts.items() if n}
     summary.seconds = timer.elapsed

@@ -19,6 +19,7 @@ from annotate.io.base import (
     ImportSummary,
     ProgressCallback,
     Timer,
+    analyze_on_commit,
     batched,
     check_steps,
     check_type,
@@ -246,6 +247,7 @@ def import_samples(
                 writer.close()
         if grade:
             counts["suspect ground truths"] = flag_disagreeing(campaign)
+        analyze_on_commit(Sample, Problem)
     summary.created = {"samples": created}
     summary.details = {k: v for k, v in counts.items() if v}
     if grader.graded:
