@@ -607,7 +607,7 @@ class StartPlan:
     problem: str = ""  # why there is no preview
 
     @property
-    def has_open_work(self) -> bool:
+    def has_open_work(self) -> bool:  # the same rule as `has_open_work`, on rows read already
         return any(work.total for work in self.open_work)
 
     @property
@@ -647,8 +647,7 @@ class StartPlan:
 
 def has_open_work(campaign: Campaign) -> bool:
     """Whether an open generation of the campaign still has a slot not submitted."""
-    live = Assignment.objects.filter(state__in=Assignment.LIVE_STATES)
-    return campaign.generations.open().filter(assignments__in=live).exists()
+    return any(work.total for work in open_work(campaign))
 
 
 def open_work(campaign: Campaign) -> list[OpenWork]:

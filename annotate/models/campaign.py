@@ -308,6 +308,7 @@ class Campaign(models.Model):
         self.active_checkpoint = checkpoint
         self.save(update_fields=["active_checkpoint", "updated_at"])
 
+    @transaction.atomic
     def deactivate_checkpoint(self) -> None:
         """No checkpoint scores the pool any more (the next generation bootstraps one)."""
         if self.active_checkpoint is not None:

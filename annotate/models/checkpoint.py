@@ -105,7 +105,7 @@ class Checkpoint(models.Model):
         )
 
     #: What `make_active` accepts.
-    ACTIVATABLE = ("ready", "active", "rejected")
+    ACTIVATABLE = (Status.READY, Status.ACTIVE, Status.REJECTED)
 
     def make_active(self) -> bool:
         """ready (active already, or rejected and now promoted by a later gate) → active;
