@@ -21,7 +21,17 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from annotate import dispatch
@@ -177,8 +187,8 @@ def _digests(hexes: list[str]) -> np.ndarray:
 
 
 def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
-    """`pool_samples` with its score as SQL with no NULL column, so COPY's binary rows have a
-    fixed width (the same rule: train split, an answer, no Selection)."""
+    """`pool_samples` with its score as SQL with no NULL column, so every packed column has
+    one fixed-width value per sample (the same rule: train split, an answer, no Selection)."""
     sample, problem = Sample._meta.db_table, Problem._meta.db_table
     selection, score = Selection._meta.db_table, Score._meta.db_table
     # Malformed hashes make decode() fail or give another width: load_pool then falls back.
@@ -194,69 +204,78 @@ def _pool_sql(campaign: Campaign, checkpoint: Checkpoint | None) -> str:
     # `counts_as_wrong` in SQL: graded wrong and the problem's ground truth not suspect.
     wrong = f"(s.is_correct IS FALSE AND p.ground_truth_status <> '{GroundTruthStatus.SUSPECT}')"
     return (
-        f"SELECT s.id, s.problem_id, {score_column}::float8, {wrong}, "
-        f"{fingerprint} FROM {sample} s "
+        f"SELECT s.id AS id, s.problem_id AS problem, {score_column}::float8 AS score, "
+        f"{wrong} AS wrong, {fingerprint} AS fp FROM {sample} s "
         f"JOIN {problem} p ON p.id = s.problem_id {source} "
         f"LEFT JOIN {selection} sel ON sel.sample_id = s.id "
         f"WHERE s.campaign_id = {int(campaign.pk)} AND p.split = 'train' "
-        f"AND s.answer IS NOT NULL AND sel.id IS NULL {extra}"  # numpy sorts: no disk sort
+        f"AND s.answer IS NOT NULL AND sel.id IS NULL {extra}"
     )
 
 
-# One binary COPY row: field count, then (length, value) per column, big-endian.
-_ROW = np.dtype(
-    [
-        ("n", ">i2"),
-        ("l1", ">i4"),
-        ("id", ">i8"),
-        ("l2", ">i4"),
-        ("problem", ">i8"),
-        ("l3", ">i4"),
-        ("score", ">f8"),
-        ("l4", ">i4"),
-        ("wrong", "u1"),
-        ("l5", ">i4"),
-        ("fp", "S16"),
-    ]
+#: Sample ids per pool query when loading from PostgreSQL (one packed row each).
+POOL_ID_SPAN = 1_000_000
+
+# Each column of one id range folded into one bytea of big-endian values (no row messages).
+_PACKED_SQL = (
+    "COPY (SELECT count(*), string_agg(int8send(id), ''), string_agg(int8send(problem), ''), "
+    "string_agg(float8send(score), ''), string_agg(boolsend(wrong), ''), string_agg(fp, '') "
+    "FROM ({pool} AND s.id BETWEEN {low} AND {high}) pool) TO STDOUT (FORMAT BINARY)"
 )
+_PACKED = tuple(np.dtype(t) for t in (">i8", ">i8", ">f8", "u1", "S16"))
 
 
 class _OddRows(Exception):
     """The pool holds a steps_hash that is not 32 hex digits: use the general path."""
 
 
+def _packed_fields(row: bytes) -> list[bytes]:
+    """The six fields of one binary COPY row (int16 count, then int32 length + bytes each;
+    -1: NULL, an empty range's aggregates)."""
+    fields, at = [], 2
+    for _ in range(int.from_bytes(row[:2], "big")):
+        length = int.from_bytes(row[at : at + 4], "big", signed=True)
+        at += 4
+        fields.append(b"" if length < 0 else row[at : at + length])
+        at += max(length, 0)
+    return fields
+
+
 def _load_pool_copy(campaign: Campaign, checkpoint: Checkpoint | None) -> list[np.ndarray]:
-    """PostgreSQL: the pool through COPY … (FORMAT BINARY) straight into numpy (63 bytes a
-    row, no Python object per row), so 10⁶ samples load in a couple of seconds."""
+    """PostgreSQL: the pool one id range at a time, each column of a range packed into one
+    bytea by the server and read by numpy as is, so Python does no work per sample: one
+    per-row COPY of 10⁶ samples spent ~1 s yielding row messages; 10⁷ would be over 10 s."""
     import psycopg
 
     from selector.selection import FINGERPRINT_DTYPE
 
-    buffer = bytearray()
+    ids = Sample.objects.for_campaign(campaign).aggregate(low=Min("id"), high=Max("id"))
+    low, high = ids["low"], ids["high"]
+    pool = _pool_sql(campaign, checkpoint)
+    native = (np.int64, np.int64, np.float64, np.bool_, FINGERPRINT_DTYPE)
+    parts: list[list[np.ndarray]] = [[] for _ in native]
     try:
         with transaction.atomic(), connection.cursor() as cursor:  # savepoint: may fail
-            sql = f"COPY ({_pool_sql(campaign, checkpoint)}) TO STDOUT (FORMAT BINARY)"
-            with cursor.cursor.copy(sql) as copy:
-                for data in copy:
-                    buffer += data
+            for start in range(low or 0, (high or -1) + 1, POOL_ID_SPAN):
+                sql = _PACKED_SQL.format(pool=pool, low=start, high=start + POOL_ID_SPAN - 1)
+                with cursor.cursor.copy(sql) as copy:
+                    data = b"".join(copy)
+                count, *packed = _packed_fields(data[19:])  # past the COPY header
+                n = int.from_bytes(count, "big")
+                if any(len(c) != n * t.itemsize for c, t in zip(packed, _PACKED, strict=True)):
+                    raise _OddRows  # a decoded steps_hash not 16 bytes long
+                columns = [np.frombuffer(c, dtype=t) for c, t in zip(packed, _PACKED, strict=True)]
+                # Ranges come in id order; the rows inside one may not.
+                order = np.argsort(columns[0], kind="stable")
+                for part, column, dtype in zip(parts, columns, native, strict=True):
+                    part.append(column[order].astype(dtype))
     except psycopg.Error:
         raise _OddRows from None  # decode() refused a malformed steps_hash
-    header = 11 + 4 + 4 + int.from_bytes(buffer[15:19], "big")
-    body = memoryview(buffer)[header:-2]  # less the trailer (-1 as int16)
-    if len(body) % _ROW.itemsize:
-        raise _OddRows
-    rows = np.frombuffer(body, dtype=_ROW)
-    if len(rows) and not ((rows["n"] == 5).all() and (rows["l5"] == 16).all()):
-        raise _OddRows
-    order = np.argsort(rows["id"], kind="stable")
-    rows = rows[order]
-    return [
-        rows["id"].astype(np.int64),
-        rows["problem"].astype(np.int64),
-        rows["score"].astype(np.float64),
-        rows["wrong"].astype(np.bool_),
-        rows["fp"].astype(FINGERPRINT_DTYPE),
-    ]
+    arrays = []
+    for part, dtype in zip(parts, native, strict=True):
+        arrays.append(np.concatenate(part) if part else np.zeros(0, dtype))
+        part.clear()  # one column at a time held twice, not the whole pool
+    return arrays
 
 
 def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:

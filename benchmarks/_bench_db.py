@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "stepwise_bench"
+# STEPWISE_BENCH_DB lets two benchmarks (or two engineers) run side by side on one server.
+BENCH_DB = os.environ.get("STEPWISE_BENCH_DB", "stepwise_bench")
 PROCESSBENCH = ROOT / "data" / "processbench_math.jsonl"
 
 

@@ -153,8 +153,10 @@ class Score(models.Model):
             ),
         ]
         indexes = [
-            # Selection pool with model scores: every score of one checkpoint, by sample.
-            models.Index(fields=["checkpoint", "sample"], name="score_checkpoint_sample"),
+            # Selection pool with model scores: one checkpoint's scores by sample, index-only.
+            models.Index(
+                fields=["checkpoint", "sample"], include=["score"], name="score_checkpoint_pool"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -154,6 +154,14 @@ class Sample(models.Model):
             models.Index(fields=["campaign", "id"], name="sample_campaign_import_order"),
             # Dedup: samples of one problem with the same normalized steps.
             models.Index(fields=["problem", "steps_hash"], name="sample_problem_steps_hash"),
+            # The selection pool without the heap (index-only; steps make rows ~1.5 kB): at
+            # 12M samples reading it through the heap took 75 s, through this index 18 s.
+            models.Index(
+                fields=["campaign", "id"],
+                include=["problem", "is_correct", "verifier_score", "steps_hash"],
+                condition=Q(answer__isnull=False),
+                name="sample_pool",
+            ),
         ]
 
     def __str__(self) -> str:

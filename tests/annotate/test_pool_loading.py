@@ -1,0 +1,71 @@
+"""Loading the selection pool: PostgreSQL's packed path (one bytea per column per id range)
+gives exactly what the general ORM path gives, over many ranges, both score sources, and the
+pool rule's exclusions (test split, no answer, selected, suspect ground truth)."""
+
+import numpy as np
+import pytest
+
+from annotate import generations
+from annotate.models import Checkpoint, Problem, Sample, Score, Selection
+from tests.factories import make_generation, make_pool
+
+
+@pytest.fixture
+def pool_world(campaign):
+    ids = make_pool(campaign, n_problems=5, per_problem=7)
+    for pk in ids:
+        Sample.objects.filter(pk=pk).update(verifier_score=(pk * 37 % 100) / 100)
+    checkpoint = Checkpoint.objects.create(campaign=campaign, name="c", path="/m/c")
+    Score.objects.bulk_create(
+        Score(sample_id=pk, checkpoint=checkpoint, score=(pk * 11 % 100) / 100) for pk in ids[::2]
+    )
+    Problem.objects.filter(unique_id="train/2").flag_suspect("all wrong")
+    generation = make_generation(campaign, number=0)
+    Selection.objects.create(
+        generation=generation, sample_id=ids[3], rank=0, score=0.5, is_wrong=False
+    )
+    return campaign, checkpoint, ids
+
+
+def _orm_path(*args):
+    raise generations._OddRows
+
+
+def _as_lists(pool: generations.Pool) -> dict:
+    return {
+        name: getattr(pool, name).tolist()
+        for name in ("sample", "problem", "score", "wrong", "fingerprint")
+    }
+
+
+@pytest.mark.parametrize("source", ["imported", "checkpoint"])
+def test_packed_ranges_load_what_the_orm_path_loads(pool_world, monkeypatch, source):
+    campaign, checkpoint, ids = pool_world
+    scores = None if source == "imported" else checkpoint
+    monkeypatch.setattr(generations, "POOL_ID_SPAN", 4)  # ~10 ranges, some of them empty
+    packed = generations.load_pool(campaign, scores)
+    with monkeypatch.context() as patch:
+        patch.setattr(generations, "_load_pool_copy", _orm_path)
+        general = generations.load_pool(campaign, scores)
+    assert _as_lists(packed) == _as_lists(general)
+    expected = [pk for pk in ids if pk != ids[3]]  # the selected one is out
+    if source == "checkpoint":
+        expected = [pk for pk in expected if pk in ids[::2]]  # only the scored ones
+    assert packed.sample.tolist() == expected
+    assert np.all(np.diff(packed.sample) > 0), "import order, across ranges"
+    suspect = set(Sample.objects.filter(problem__unique_id="train/2").values_list("pk", flat=True))
+    assert not any(w for s, w in zip(packed.sample, packed.wrong, strict=True) if s in suspect)
+    assert packed.wrong.any(), "wrong answers of trusted problems still count"
+
+
+def test_a_malformed_steps_hash_falls_back_to_the_general_path(pool_world):
+    campaign, _, ids = pool_world
+    Sample.objects.filter(pk=ids[0]).update(steps_hash="not-hex")
+    pool = generations.load_pool(campaign, None)
+    assert ids[0] in pool.sample.tolist()
+    assert len(set(pool.fingerprint.tolist())) == len(pool)
+
+
+def test_an_empty_campaign_loads_an_empty_pool(campaign):
+    pool = generations.load_pool(campaign, None)
+    assert len(pool) == 0 and pool.sample.dtype == np.int64
