@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_db as bench
 
-bench.BENCH_DB = os.environ.get("STEPWISE_BENCH_DB", "stepwise_bench_export")  # its own database: runs beside bench_import.py
+# Its own database by default: it runs beside bench_import.py.
+bench.BENCH_DB = os.environ.get("STEPWISE_BENCH_DB", "stepwise_bench_export")
 N_PROBLEMS = 100
 
 

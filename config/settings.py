@@ -82,6 +82,9 @@ MIDDLEWARE = [
     # Last: turns a locked-out login into the lockout page (config.auth.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]
+if env_bool("STEPWISE_SERVER_TIMING", False):
+    # First, so its figures cover every other middleware too (config.server_timing).
+    MIDDLEWARE.insert(0, "config.server_timing.ServerTimingMiddleware")
 
 ROOT_URLCONF = "config.urls"
 

@@ -154,8 +154,8 @@ class Sample(models.Model):
             models.Index(fields=["campaign", "id"], name="sample_campaign_import_order"),
             # Dedup: samples of one problem with the same normalized steps.
             models.Index(fields=["problem", "steps_hash"], name="sample_problem_steps_hash"),
-            # The selection pool without the heap (index-only; steps make rows ~1.5 kB): at
-            # 12M samples reading it through the heap took 75 s, through this index 18 s.
+            # The selection pool without the heap (an index-only scan; steps make rows ~1.5 kB):
+            # at 12M samples one 10⁶-id range took 4.3 s through the heap, 1.5 s from here.
             models.Index(
                 fields=["campaign", "id"],
                 include=["problem", "is_correct", "verifier_score", "steps_hash"],
