@@ -411,9 +411,8 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    os.environ["DJANGO_DEBUG"] = (
-        "true"  # settings need it outside production; pages run as deployed
-    )
+    # Settings need it outside production (secret key); the pages still run as deployed.
+    os.environ["DJANGO_DEBUG"] = "true"
     script = Path(__file__).resolve()
     samples = args.problems * args.per_problem
     report: dict = {"problems": args.problems, "per_problem": args.per_problem}

@@ -21,7 +21,12 @@ BENCHMARKS = [
     ("import", ["bench_import.py"]),
     ("export", ["bench_export.py"]),
     ("labeling_load", ["bench_labeling_load.py", "--duration", "60"]),
+    # Past saturation: four times the target's labelers, to see what slows and that nothing
+    # is lost.
+    ("labeling_load_200", ["bench_labeling_load.py", "--users", "200", "--duration", "60"]),
     ("generation", ["bench_generation.py"]),
+    # Last: it builds a 12M-sample campaign (~20 GB, ~15 min here) and drops it afterwards.
+    ("scale", ["bench_scale.py"]),
 ]
 
 
