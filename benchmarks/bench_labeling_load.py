@@ -20,7 +20,7 @@ What it does, all on loopback:
    is the development server settings (DEBUG on);
 3. logs every simulated labeler in (a thread with its own `requests` session each; a few at a
    time and before the clock starts, since each login hashes a password), then for --duration
-   seconds each one: GET /next/ (claims a task; 302 to it), GET the task page, and POSTs
+   seconds each one: POST /next/ (claims a task; 302 to it), GET the task page, and POSTs
    ratings step by step as the page's htmx does (mostly +1/0, sometimes −1, which ends the
    task) until the task is done, then asks for the next. --think is the mean pause
    before each rating (uniform 0.5–1.5×); 0 means back-to-back requests (saturation).
@@ -28,7 +28,7 @@ What it does, all on loopback:
    clients saw acknowledged (HTTP 200): the same (task, step, rating) set, or it fails;
 5. drops the database (unless --keep).
 
-Reported: p50/p95/p99/max latency of a rating POST, of GET /next/, of the task page and of
+Reported: p50/p95/p99/max latency of a rating POST, of POST /next/, of the task page and of
 login; requests and ratings per second; errors (any non-2xx/3xx other than the expected
 redirects, or a transport error); lost and phantom ratings. Targets: rating p95 ≤ 50 ms,
 next p95 ≤ 100 ms, zero errors, zero lost.
@@ -239,12 +239,24 @@ def collect_static(env: dict[str, str]) -> None:
 
 
 def start_server(
-    port: int, workers: int, threads: int, env: dict[str, str], log: Path
+    port: int,
+    workers: int,
+    threads: int,
+    env: dict[str, str],
+    log: Path,
+    *,
+    app: str = "config.wsgi",
+    gunicorn: Path | None = None,
+    cwd: Path = ROOT,
+    ready_path: str = "/accounts/login/",
+    ready_s: float = 60,
 ) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    """gunicorn serving `app` (by default Stepwise with this interpreter's gunicorn), once
+    `ready_path` answers 200; another Django project (a peer) passes its own."""
+    gunicorn = gunicorn or Path(sys.executable).with_name("gunicorn")
     command = [
         str(gunicorn),
-        "config.wsgi",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -262,24 +274,22 @@ def start_server(
     ]
     handle = log.open("w")
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited early; see {log}")
         try:
-            response = requests.get(
-                f"{base}/accounts/login/", headers=proxy_headers(base), timeout=2
-            )
+            response = requests.get(f"{base}{ready_path}", headers=proxy_headers(base), timeout=2)
             if response.status_code == 200:
                 return process
         except requests.RequestException:
             pass
         time.sleep(0.3)
     stop_server(process)
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit(f"gunicorn did not answer within {ready_s:.0f} s")
 
 
 def _proc_stat(pid: int | str) -> list[str] | None:
@@ -411,30 +421,36 @@ class Labeler:
 
     def work(self, deadline: float) -> None:
         while time.monotonic() < deadline:
-            response = self._timed("next", "GET", "/next/")
-            if response is None:
+            claimed = self._claim()
+            if claimed is None:
                 return
-            if response.status_code == 200:
-                return  # queue empty
-            location = response.headers.get("Location", "")
-            match = re.search(r"/tasks/(\d+)/", location)
-            if response.status_code != 302 or match is None:
-                self.tally.errors.append(f"next: {response.status_code} {location}")
-                return
-            task_id = int(match.group(1))
-            page = self._timed("task", "GET", f"/tasks/{task_id}/")
-            if page is None or page.status_code != 200:
-                self.tally.errors.append(f"task page: {getattr(page, 'status_code', None)}")
-                return
-            steps = len(STEP_ROW.findall(page.text))
-            if steps == 0:
-                self.tally.errors.append("task page: no steps found")
-                return
-            version = VERSION.search(page.text)
-            seen = version.group(1) if version else ""
-            if not self._label(task_id, steps, seen, deadline):
+            if not self._label(*claimed, deadline):
                 return
             self.tally.tasks += 1
+
+    def _claim(self) -> tuple[int, int, str] | None:
+        """POST /next/ (a GET only resumes a held task, it never claims), then the task page:
+        (task id, steps, saved version shown), or None when the queue is empty or it failed."""
+        headers = {"X-CSRFToken": self.session.cookies.get("csrftoken", "")}
+        response = self._timed("next", "POST", "/next/", headers=headers)
+        if response is None or response.status_code == 200:
+            return None  # transport error (counted) or queue empty
+        location = response.headers.get("Location", "")
+        match = re.search(r"/tasks/(\d+)/", location)
+        if response.status_code != 302 or match is None:
+            self.tally.errors.append(f"next: {response.status_code} {location}")
+            return None
+        task_id = int(match.group(1))
+        page = self._timed("task", "GET", f"/tasks/{task_id}/")
+        if page is None or page.status_code != 200:
+            self.tally.errors.append(f"task page: {getattr(page, 'status_code', None)}")
+            return None
+        steps = len(STEP_ROW.findall(page.text))
+        if steps == 0:
+            self.tally.errors.append("task page: no steps found")
+            return None
+        version = VERSION.search(page.text)
+        return task_id, steps, version.group(1) if version else ""
 
     def _label(self, task_id: int, steps: int, seen: str, deadline: float) -> bool:
         """Rate step by step as label.js does, sending back the saved version shown (`seen`)
@@ -458,9 +474,11 @@ class Labeler:
             if response.status_code != 200:
                 self.tally.errors.append(f"rate: {response.status_code}")
                 return False
-            # The answer must show this rating as chosen in this step's row (saved, then shown).
+            # The answer must show this rating as chosen in this step's rating form (saved, then
+            # shown); the form, not the row: a step's text may hold lists and so `</li>`.
             shown = re.search(
-                rf'data-step="{step}"(?:(?!</li>).)*data-rating="{rating}" aria-pressed="true"',
+                rf'name="step" value="{step}">(?:(?!</form>).)*'
+                rf'data-rating="{rating}" aria-pressed="true"',
                 response.text,
                 re.S,
             )
