@@ -247,12 +247,24 @@ def collect_static(env: dict[str, str]) -> None:
 
 
 def start_server(
-    port: int, workers: int, threads: int, env: dict[str, str], log: Path
+    port: int,
+    workers: int,
+    threads: int,
+    env: dict[str, str],
+    log: Path,
+    *,
+    app: str = "config.wsgi",
+    gunicorn: Path | None = None,
+    cwd: Path = ROOT,
+    ready_path: str = "/accounts/login/",
+    ready_s: float = 60,
 ) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    """gunicorn serving `app` (by default Stepwise with this interpreter's gunicorn), once
+    `ready_path` answers 200; another Django project (a peer) passes its own."""
+    gunicorn = gunicorn or Path(sys.executable).with_name("gunicorn")
     command = [
         str(gunicorn),
-        "config.wsgi",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -270,24 +282,22 @@ def start_server(
     ]
     handle = log.open("w")
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"gunicorn exited early; see {log}")
         try:
-            response = requests.get(
-                f"{base}/accounts/login/", headers=proxy_headers(base), timeout=2
-            )
+            response = requests.get(f"{base}{ready_path}", headers=proxy_headers(base), timeout=2)
             if response.status_code == 200:
                 return process
         except requests.RequestException:
             pass
         time.sleep(0.3)
     stop_server(process)
-    raise SystemExit("gunicorn did not answer within 60 s")
+    raise SystemExit(f"gunicorn did not answer within {ready_s:.0f} s")
 
 
 def _proc_stat(pid: int | str) -> list[str] | None:
@@ -424,31 +434,36 @@ class Labeler:
 
     def work(self, deadline: float) -> None:
         while time.monotonic() < deadline:
-            token = self.session.cookies.get("csrftoken", "")
-            response = self._timed("next", "POST", "/next/", headers={"X-CSRFToken": token})
-            if response is None:
+            claimed = self._claim()
+            if claimed is None:
                 return
-            if response.status_code == 200:
-                return  # queue empty
-            location = response.headers.get("Location", "")
-            match = re.search(r"/tasks/(\d+)/", location)
-            if response.status_code != 302 or match is None:
-                self.tally.errors.append(f"next: {response.status_code} {location}")
-                return
-            task_id = int(match.group(1))
-            page = self._timed("task", "GET", f"/tasks/{task_id}/")
-            if page is None or page.status_code != 200:
-                self.tally.errors.append(f"task page: {getattr(page, 'status_code', None)}")
-                return
-            steps = len(STEP_ROW.findall(page.text))
-            if steps == 0:
-                self.tally.errors.append("task page: no steps found")
-                return
-            version = VERSION.search(page.text)
-            seen = version.group(1) if version else ""
-            if not self._label(task_id, steps, seen, deadline):
+            if not self._label(*claimed, deadline):
                 return
             self.tally.tasks += 1
+
+    def _claim(self) -> tuple[int, int, str] | None:
+        """POST /next/ (a GET only resumes a held task, it never claims), then the task page:
+        (task id, steps, saved version shown), or None when the queue is empty or it failed."""
+        headers = {"X-CSRFToken": self.session.cookies.get("csrftoken", "")}
+        response = self._timed("next", "POST", "/next/", headers=headers)
+        if response is None or response.status_code == 200:
+            return None  # transport error (counted) or queue empty
+        location = response.headers.get("Location", "")
+        match = re.search(r"/tasks/(\d+)/", location)
+        if response.status_code != 302 or match is None:
+            self.tally.errors.append(f"next: {response.status_code} {location}")
+            return None
+        task_id = int(match.group(1))
+        page = self._timed("task", "GET", f"/tasks/{task_id}/")
+        if page is None or page.status_code != 200:
+            self.tally.errors.append(f"task page: {getattr(page, 'status_code', None)}")
+            return None
+        steps = len(STEP_ROW.findall(page.text))
+        if steps == 0:
+            self.tally.errors.append("task page: no steps found")
+            return None
+        version = VERSION.search(page.text)
+        return task_id, steps, version.group(1) if version else ""
 
     def _label(self, task_id: int, steps: int, seen: str, deadline: float) -> bool:
         """Rate step by step as label.js does, sending back the saved version shown (`seen`)
