@@ -24,6 +24,8 @@ BENCHMARKS = [
     # Past saturation: four times the target's labelers, to see what slows and that nothing
     # is lost.
     ("labeling_load_200", ["bench_labeling_load.py", "--users", "200", "--duration", "60"]),
+    # Label Studio installed into bench-results/.peer/ on first use (a few minutes, ~1 GB).
+    ("peer_label_studio", ["bench_peer_label_studio.py"]),
     ("generation", ["bench_generation.py"]),
     # Last: it builds a 12M-sample campaign (~20 GB, ~15 min here) and drops it afterwards.
     ("scale", ["bench_scale.py"]),
