@@ -48,6 +48,7 @@ from annotate.models import (
     Selection,
 )
 from annotate.models.problem import GroundTruthStatus, counts_as_wrong
+from annotate.snapshot_readers import map_in_order, snapshot_readers
 
 #: Rows fetched per round trip when loading a pool (server-side cursor on PostgreSQL).
 POOL_CHUNK = 50_000
@@ -231,9 +232,10 @@ def _packed_fields(row: bytes) -> list[bytes]:
     return fields
 
 
-def _packed_range(cursor, sql: str, params: list, dtypes: tuple) -> list[np.ndarray]:
-    """One packed COPY row as numpy columns in id order (a range's rows come in any order)."""
-    with cursor.cursor.copy(sql, params) as copy:
+def _packed_range(raw: Any, sql: str, params: list, dtypes: tuple) -> list[np.ndarray]:
+    """One packed COPY row as numpy columns in id order (a range's rows come in any order);
+    `raw`: a psycopg cursor."""
+    with raw.copy(sql, params) as copy:
         data = b"".join(copy)
     count, *packed = _packed_fields(data[19:])  # past the COPY header
     n = int.from_bytes(count, "big")
@@ -271,8 +273,9 @@ def _load_pool_copy(
     campaign: Campaign, checkpoint: Checkpoint | None, selected: np.ndarray
 ) -> list[np.ndarray]:
     """PostgreSQL: the pool one id range at a time, each column of a range packed into one
-    bytea by the server and read by numpy as is, so Python does no work per sample: one
-    per-row COPY of 10⁶ samples spent ~1 s yielding row messages; 10⁷ would be over 10 s.
+    bytea by the server and read by numpy as is, so Python does no work per sample (one
+    per-row COPY of 10⁶ samples spent ~1 s yielding row messages). The ranges are shared
+    among connections reading this transaction's snapshot where it allows (one core each).
     `selected`: sorted ids of the campaign's samples selected before (left out)."""
     import psycopg
 
@@ -280,38 +283,47 @@ def _load_pool_copy(
 
     ids = Sample.objects.for_campaign(campaign).aggregate(low=Min("id"), high=Max("id"))
     low, high = ids["low"], ids["high"]
+    spans = range(low or 0, (high or -1) + 1, POOL_ID_SPAN)
+    ranges = [(start, start + POOL_ID_SPAN - 1) for start in spans]
     problem_ids, train, trusted = _problem_rules(campaign)
     samples_sql = _SAMPLES_SQL.format(table=Sample._meta.db_table)
     scores_sql = _SCORES_SQL.format(table=Score._meta.db_table)
-    native = (np.int64, np.int64, np.float64, np.bool_, FINGERPRINT_DTYPE)
-    parts: list[list[np.ndarray]] = [[] for _ in native]
+
+    def read(raw: Any, bounds: tuple[int, int]) -> list[np.ndarray | None]:
+        sample, problem, score, keep, wrong, fp = _packed_range(
+            raw, samples_sql, [campaign.pk, *bounds], _SAMPLE_COLUMNS
+        )
+        keep = keep.astype(np.bool_)  # has a verifier score
+        if checkpoint is not None:
+            scored, values = _packed_range(
+                raw, scores_sql, [checkpoint.pk, *bounds], _SCORE_COLUMNS
+            )
+            at, keep = _positions(scored, sample)
+            score = values[at] if len(values) else score
+        at, known = _positions(problem_ids, problem)
+        if not known.all():
+            raise _OddRows  # a sample of another campaign's problem: the general path
+        keep &= train[at] & ~_positions(selected, sample)[1]
+        wrong = wrong.astype(np.bool_) & trusted[at]
+        return [column[keep] for column in (sample, problem, score, wrong, fp)]
+
     try:
-        with transaction.atomic(), connection.cursor() as cursor:  # savepoint: may fail
-            for start in range(low or 0, (high or -1) + 1, POOL_ID_SPAN):
-                bounds = [start, start + POOL_ID_SPAN - 1]
-                sample, problem, score, keep, wrong, fp = _packed_range(
-                    cursor, samples_sql, [campaign.pk, *bounds], _SAMPLE_COLUMNS
-                )
-                keep = keep.astype(np.bool_)  # has a verifier score
-                if checkpoint is not None:
-                    scored, values = _packed_range(
-                        cursor, scores_sql, [checkpoint.pk, *bounds], _SCORE_COLUMNS
-                    )
-                    at, keep = _positions(scored, sample)
-                    score = values[at] if len(values) else score
-                at, known = _positions(problem_ids, problem)
-                if not known.all():
-                    raise _OddRows  # a sample of another campaign's problem: the general path
-                keep &= train[at] & ~_positions(selected, sample)[1]
-                wrong = wrong.astype(np.bool_) & trusted[at]
-                for part, column in zip(parts, (sample, problem, score, wrong, fp), strict=True):
-                    part.append(column[keep])
+        # A savepoint: decode() may fail. The readers share the ranges (one core each).
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            snapshot_readers(cursor, len(ranges)) as readers,
+        ):
+            chunks = map_in_order(readers or [cursor.cursor], read, ranges)
     except psycopg.Error:
         raise _OddRows from None  # decode() refused a malformed steps_hash
+    native = (np.int64, np.int64, np.float64, np.bool_, FINGERPRINT_DTYPE)
     arrays = []
-    for part, dtype in zip(parts, native, strict=True):
-        arrays.append(np.concatenate(part).astype(dtype) if part else np.zeros(0, dtype))
-        part.clear()  # one column at a time held twice, not the whole pool
+    for column, dtype in enumerate(native):
+        parts = [chunk[column] for chunk in chunks]
+        arrays.append(np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
+        for chunk in chunks:  # one column at a time held twice, not the whole pool
+            chunk[column] = None
     return arrays
 
 

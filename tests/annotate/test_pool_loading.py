@@ -2,8 +2,12 @@
 gives exactly what the general ORM path gives, over many ranges, both score sources, and the
 pool rule's exclusions (test split, no answer, selected, suspect ground truth)."""
 
+import contextlib
+
 import numpy as np
 import pytest
+from django.conf import settings
+from django.db import transaction
 
 from annotate import generations
 from annotate.models import Checkpoint, Problem, Sample, Score, Selection
@@ -72,3 +76,50 @@ def test_a_malformed_steps_hash_falls_back_to_the_general_path(pool_world):
 def test_an_empty_campaign_loads_an_empty_pool(campaign):
     pool = generations.load_pool(campaign, None)
     assert len(pool) == 0 and pool.sample.dtype == np.int64
+
+
+class _Spy:
+    """Wraps `snapshot_readers` and records how many readers each load got."""
+
+    def __init__(self, real):
+        self.real, self.counts = real, []
+
+    @contextlib.contextmanager
+    def __call__(self, cursor, wanted):
+        with self.real(cursor, wanted) as readers:
+            self.counts.append(len(readers))
+            yield readers
+
+
+@pytest.fixture
+def readers_spy(monkeypatch):
+    spy = _Spy(generations.snapshot_readers)
+    monkeypatch.setattr(generations, "snapshot_readers", spy)
+    return spy
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("source", ["imported", "checkpoint"])
+def test_connections_sharing_the_snapshot_load_what_one_connection_loads(
+    pool_world, monkeypatch, readers_spy, source
+):
+    campaign, checkpoint, _ = pool_world
+    scores = None if source == "imported" else checkpoint
+    monkeypatch.setattr(generations, "POOL_ID_SPAN", 4)
+    shared = generations.load_pool(campaign, scores)
+    monkeypatch.setattr(settings, "STEPWISE_POOL_READERS", 1)
+    alone = generations.load_pool(campaign, scores)
+    assert readers_spy.counts == [2, 0]
+    assert _as_lists(shared) == _as_lists(alone) and len(shared) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_that_has_written_reads_alone_and_sees_its_own_rows(pool_world, readers_spy):
+    campaign, _, ids = pool_world
+    template = Sample.objects.get(pk=ids[0])
+    with transaction.atomic():
+        template.pk, template.external_id, template.steps_hash = None, "fresh", "ab" * 16
+        template.save()  # uncommitted: invisible to any other connection
+        pool = generations.load_pool(campaign, None)
+    assert readers_spy.counts == [0]
+    assert template.pk in pool.sample.tolist()
