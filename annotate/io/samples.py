@@ -33,7 +33,8 @@ from annotate.models import Campaign, Problem, Sample
 
 DEFAULT_SPLIT_STEPS = "\n\n"
 
-_COPY_COLUMNS = (
+#: Sample columns in the order the importer (and the benchmark's raw COPY) sends them.
+COPY_COLUMNS = (
     "campaign_id",
     "problem_id",
     "external_id",
@@ -185,7 +186,7 @@ def _verdicts(
 def _copy_payload(
     parsed: list[_Line], verdicts: list[bool | None], campaign_pk: int
 ) -> CopyPayload:
-    """The batch in `_COPY_COLUMNS` order, one COPY buffer; every row stamped with one time."""
+    """The batch in `COPY_COLUMNS` order, one COPY buffer; every row stamped with one time."""
     payload = CopyPayload()
     now: datetime = timezone.now()
     for p, correct in zip(parsed, verdicts, strict=True):
@@ -305,7 +306,7 @@ def import_samples(
         writer = (
             BackgroundCopyWriter(
                 Sample._meta.db_table,
-                _COPY_COLUMNS,
+                COPY_COLUMNS,
                 f"SELECT external_id FROM {Sample._meta.db_table} "
                 "WHERE campaign_id = %s AND external_id = ANY(%s)",
                 [campaign.pk],
