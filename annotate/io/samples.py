@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import IO, NamedTuple
 
 from django.db import connection, transaction
@@ -188,7 +187,7 @@ def _copy_payload(
 ) -> CopyPayload:
     """The batch in `COPY_COLUMNS` order, one COPY buffer; every row stamped with one time."""
     payload = CopyPayload()
-    now: datetime = timezone.now()
+    now = timezone.now().isoformat().encode("ascii")  # bytes: CopyPayload writes them as they are
     for p, correct in zip(parsed, verdicts, strict=True):
         ids = (campaign_pk, p.problem[0], p.external_id)
         payload.add((*ids, p.steps_json, p.answer, correct, p.generator, p.digest, p.score, now))
