@@ -12,7 +12,7 @@ from annotate.io.prm800k import (
     iter_prm800k_records,
 )
 from annotate.io.problems import import_problems
-from annotate.io.samples import import_samples, split_response
+from annotate.io.samples import import_samples, sample_copy_payloads, split_response
 from annotate.io.stepwise import export_stepwise, iter_stepwise_records
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "iter_prm800k_lines",
     "iter_prm800k_records",
     "iter_stepwise_records",
+    "sample_copy_payloads",
     "split_response",
 ]

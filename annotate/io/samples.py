@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -14,6 +13,7 @@ from annotate.ground_truth import flag_disagreeing
 from annotate.io.base import (
     DEFAULT_BATCH_SIZE,
     BackgroundCopyWriter,
+    CopyPayload,
     GradingMemo,
     ImportFailed,
     ImportSummary,
@@ -23,6 +23,7 @@ from annotate.io.base import (
     batched,
     check_steps,
     check_type,
+    copy_json,
     is_postgres,
     iter_json_lines,
     optional,
@@ -31,7 +32,8 @@ from annotate.models import Campaign, Problem, Sample
 
 DEFAULT_SPLIT_STEPS = "\n\n"
 
-_COPY_COLUMNS = (
+#: Sample columns in the order the importer (and the benchmark's raw COPY) sends them.
+COPY_COLUMNS = (
     "campaign_id",
     "problem_id",
     "external_id",
@@ -43,6 +45,28 @@ _COPY_COLUMNS = (
     "verifier_score",
     "created_at",
 )
+
+
+class _Line(NamedTuple):
+    """One validated, encoded sample line."""
+
+    line: int
+    external_id: str
+    problem: tuple[int, str]  # (pk, ground truth answer)
+    steps: list[str]
+    answer: str | None
+    generator: str
+    score: float | None
+    digest: str  # steps_fingerprint, hex
+    steps_json: bytes | None  # COPY-escaped JSON; None off PostgreSQL
+
+
+class _Batch(NamedTuple):
+    parsed: list[_Line]
+    verdicts: list[bool | None]
+    ids: dict[str, int]  # external id → line number
+    last_line: int
+    lines: int
 
 
 def split_response(response: str, separator: str = DEFAULT_SPLIT_STEPS) -> list[str]:
@@ -77,10 +101,13 @@ def _parse_batch(
     problems: dict[str, tuple[int, str]],
     split_steps: str,
     counts: dict[str, int],
-) -> tuple[list[tuple], dict[str, int]]:
-    """Validate one batch of lines: (line, id, problem, steps, answer, generator, score) each,
-    and the batch's ids → line numbers (duplicates within the batch already refused)."""
+    copy: bool,
+) -> tuple[list[_Line], dict[str, int]]:
+    """Validate and encode one batch of lines before any of it is written (`copy`: with the
+    steps as COPY JSON), and the batch's ids → line numbers (duplicates within the batch
+    already refused)."""
     from selector.grading import extract_answer
+    from selector.selection import steps_fingerprint
 
     parsed = []
     in_batch: dict[str, int] = {}
@@ -121,7 +148,7 @@ def _parse_batch(
             raise ImportFailed(line, f'duplicate id "{external_id}"')
         in_batch[external_id] = line
         parsed.append(
-            (
+            _Line(
                 line,
                 external_id,
                 problem,
@@ -129,9 +156,123 @@ def _parse_batch(
                 answer,
                 generator,
                 None if score is None else float(score),
+                steps_fingerprint(steps).hex(),
+                copy_json(steps) if copy else None,
             )
         )
     return parsed, in_batch
+
+
+def _verdicts(
+    parsed: list[_Line], graded: list[bool] | None, counts: dict[str, int]
+) -> list[bool | None]:
+    """is_correct of each parsed line (`graded`: the verdicts of the lines with an answer)."""
+    given = iter(graded) if graded is not None else None
+    verdicts: list[bool | None] = []
+    for parsed_line in parsed:
+        if parsed_line.answer is None:
+            verdicts.append(None)
+            counts["no answer"] += 1
+        elif given is None:
+            verdicts.append(None)
+        else:
+            correct = next(given)
+            counts["correct" if correct else "wrong"] += 1
+            verdicts.append(correct)
+    return verdicts
+
+
+def _copy_payload(
+    parsed: list[_Line], verdicts: list[bool | None], campaign_pk: int
+) -> CopyPayload:
+    """The batch in `COPY_COLUMNS` order, one COPY buffer; every row stamped with one time."""
+    payload = CopyPayload()
+    now = timezone.now().isoformat().encode("ascii")  # bytes: CopyPayload writes them as they are
+    for p, correct in zip(parsed, verdicts, strict=True):
+        ids = (campaign_pk, p.problem[0], p.external_id)
+        payload.add((*ids, p.steps_json, p.answer, correct, p.generator, p.digest, p.score, now))
+    return payload
+
+
+def _insert_with_orm(batch: _Batch, campaign: Campaign) -> int:
+    """Off PostgreSQL: refuse the batch's first id the campaign has, else bulk insert it."""
+    clash = _existing_external_ids(campaign, list(batch.ids))
+    if clash:
+        line = min(batch.ids[e] for e in clash)
+        external_id = next(e for e in clash if batch.ids[e] == line)
+        raise ImportFailed(line, f'duplicate id "{external_id}"')
+    rows = [
+        Sample(
+            campaign=campaign,
+            problem_id=p.problem[0],
+            external_id=p.external_id,
+            steps=p.steps,
+            answer=p.answer,
+            is_correct=correct,
+            generator=p.generator,
+            steps_hash=p.digest,
+            verifier_score=p.score,
+        )
+        for p, correct in zip(batch.parsed, batch.verdicts, strict=True)
+    ]
+    return len(Sample.objects.bulk_create(rows, batch_size=500))
+
+
+def _batches(
+    stream: IO[str] | Iterable[str],
+    problems: dict[str, tuple[int, str]],
+    *,
+    split_steps: str,
+    batch_size: int,
+    grader: GradingMemo | None,
+    counts: dict[str, int],
+    copy: bool,
+) -> Iterator[_Batch]:
+    """The input's lines validated, encoded and graded (`grader` None: not graded), a batch at
+    a time; a bad line fails before any of its batch is written."""
+    for batch in batched(iter_json_lines(stream), batch_size):
+        parsed, ids = _parse_batch(batch, problems, split_steps, counts, copy)
+        pairs = [(p.answer, p.problem[1]) for p in parsed if p.answer is not None]
+        verdicts = _verdicts(parsed, grader.grade(pairs) if grader else None, counts)
+        yield _Batch(parsed, verdicts, ids, batch[-1][0], len(batch))
+
+
+def _campaign_problems(campaign: Campaign) -> dict[str, tuple[int, str]]:
+    """unique_id → (pk, ground truth); problems number in the thousands, so they fit."""
+    return {
+        uid: (pk, gt)
+        for uid, pk, gt in Problem.objects.filter(campaign=campaign).values_list(
+            "unique_id", "pk", "ground_truth_answer"
+        )
+    }
+
+
+def _new_counts() -> dict[str, int]:
+    return {"correct": 0, "wrong": 0, "no answer": 0, "extracted answers": 0}
+
+
+def sample_copy_payloads(
+    stream: IO[str] | Iterable[str],
+    campaign: Campaign,
+    *,
+    grade: bool = True,
+    split_steps: str = DEFAULT_SPLIT_STEPS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[bytes]:
+    """The COPY data `import_samples` sends for `stream`, a batch at a time, writing nothing
+    (the import benchmark times a raw COPY of exactly these bytes as its limit)."""
+    grader = GradingMemo() if grade else None
+    problems = _campaign_problems(campaign)
+    for batch in _batches(
+        stream,
+        problems,
+        split_steps=split_steps,
+        batch_size=batch_size,
+        grader=grader,
+        counts=_new_counts(),
+        copy=True,
+    ):
+        yield bytes(_copy_payload(batch.parsed, batch.verdicts, campaign.pk).buffer)
 
 
 def import_samples(
@@ -151,29 +292,20 @@ def import_samples(
     graded against its problem's ground truth (`grade=False` leaves `is_correct` empty).
     Memory stays flat in the file size: one batch of lines is held at a time.
     """
-    from selector.selection import steps_fingerprint
-
     if not split_steps:
         raise ValueError("split_steps must not be empty")
     timer = Timer()
     summary = ImportSummary(kind="samples")
     grader = GradingMemo(processes=processes)
-    counts = {"correct": 0, "wrong": 0, "no answer": 0, "extracted answers": 0}
+    counts = _new_counts()
     created = 0
     postgres = is_postgres()
-    dumps = json.dumps
     with transaction.atomic():
-        # Problems number in the thousands: their ids and answers fit in memory.
-        problems = {
-            uid: (pk, gt)
-            for uid, pk, gt in Problem.objects.filter(campaign=campaign).values_list(
-                "unique_id", "pk", "ground_truth_answer"
-            )
-        }
+        problems = _campaign_problems(campaign)
         writer = (
             BackgroundCopyWriter(
                 Sample._meta.db_table,
-                _COPY_COLUMNS,
+                COPY_COLUMNS,
                 f"SELECT external_id FROM {Sample._meta.db_table} "
                 "WHERE campaign_id = %s AND external_id = ANY(%s)",
                 [campaign.pk],
@@ -182,64 +314,24 @@ def import_samples(
             else None
         )
         try:
-            for batch in batched(iter_json_lines(stream), batch_size):
-                parsed, in_batch = _parse_batch(batch, problems, split_steps, counts)
-                if writer is None:
-                    clash = _existing_external_ids(campaign, list(in_batch))
-                    if clash:
-                        line = min(in_batch[e] for e in clash)
-                        external_id = next(e for e in clash if in_batch[e] == line)
-                        raise ImportFailed(line, f'duplicate id "{external_id}"')
-                pairs = [(p[4], p[2][1]) for p in parsed if p[4] is not None]
-                verdicts = iter(grader.grade(pairs)) if grade else None
-                now = timezone.now()
-                rows = []
-                for _line, external_id, problem, steps, answer, generator, score in parsed:
-                    if answer is None:
-                        correct = None
-                        counts["no answer"] += 1
-                    elif verdicts is None:
-                        correct = None
-                    else:
-                        correct = next(verdicts)
-                        counts["correct" if correct else "wrong"] += 1
-                    digest = steps_fingerprint(steps).hex()
-                    if writer is not None:
-                        rows.append(
-                            (
-                                campaign.pk,
-                                problem[0],
-                                external_id,
-                                dumps(steps),
-                                answer,
-                                correct,
-                                generator,
-                                digest,
-                                score,
-                                now,
-                            )
-                        )
-                    else:
-                        rows.append(
-                            Sample(
-                                campaign=campaign,
-                                problem_id=problem[0],
-                                external_id=external_id,
-                                steps=steps,
-                                answer=answer,
-                                is_correct=correct,
-                                generator=generator,
-                                steps_hash=digest,
-                                verifier_score=score,
-                            )
-                        )
+            for batch in _batches(
+                stream,
+                problems,
+                split_steps=split_steps,
+                batch_size=batch_size,
+                grader=grader if grade else None,
+                counts=counts,
+                copy=postgres,
+            ):
                 if writer is not None:
-                    writer.submit(rows, in_batch)
+                    writer.submit(
+                        _copy_payload(batch.parsed, batch.verdicts, campaign.pk), batch.ids
+                    )
                 else:
-                    created += len(Sample.objects.bulk_create(rows, batch_size=500))
-                summary.lines = batch[-1][0]
+                    created += _insert_with_orm(batch, campaign)
+                summary.lines = batch.last_line
                 if progress is not None:
-                    progress(len(batch))
+                    progress(batch.lines)
             if writer is not None:
                 created = writer.wait()
         finally:
