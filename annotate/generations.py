@@ -422,6 +422,27 @@ def selection_params(campaign: Campaign, **overrides: Any) -> dict[str, Any]:
         raise SelectionError(str(exc)) from None
 
 
+def pick_from_pool(
+    campaign: Campaign, pool: Pool, params: dict[str, Any], generation_number: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`selector.select_arms` over a loaded pool: positions picked, and which of them are the
+    control arm's (seeded by the campaign and the generation number)."""
+    from selector.selection import select_arms
+
+    return select_arms(
+        pool.problem,
+        pool.sample,
+        pool.score,
+        pool.wrong,
+        pool.fingerprint,
+        excluded_problems=pool.excluded_problems,
+        excluded_fingerprints=pool.excluded_fingerprints,
+        uniform_fraction=campaign.uniform_fraction,
+        seed=uniform_seed(campaign, generation_number),
+        **params,
+    )
+
+
 def preview_selection(
     campaign: Campaign,
     *,
@@ -434,8 +455,6 @@ def preview_selection(
 ) -> Preview:
     """What `open_generation` would select now, without writing anything; the control arm's
     draw is seeded by the campaign and `generation_number` (default: the next one)."""
-    from selector.selection import select_arms
-
     params = selection_params(
         campaign,
         strategy=strategy,
@@ -452,18 +471,7 @@ def preview_selection(
         )
     if generation_number is None:
         generation_number = campaign.next_generation_number()
-    picked, uniform = select_arms(
-        pool.problem,
-        pool.sample,
-        pool.score,
-        pool.wrong,
-        pool.fingerprint,
-        excluded_problems=pool.excluded_problems,
-        excluded_fingerprints=pool.excluded_fingerprints,
-        uniform_fraction=campaign.uniform_fraction,
-        seed=uniform_seed(campaign, generation_number),
-        **params,
-    )
+    picked, uniform = pick_from_pool(campaign, pool, params, generation_number)
     return Preview(
         params=params,
         score_source=(

@@ -232,27 +232,16 @@ def build(problems: int, per_problem: int) -> dict:
 def child_split(scores: str) -> dict:
     """Where `select --dry-run`'s time goes: pool load vs selection (the same calls
     `preview_selection` makes)."""
-    from annotate.generations import load_pool, resolve_scores, selection_params, uniform_seed
+    from annotate.generations import load_pool, pick_from_pool, resolve_scores, selection_params
     from annotate.models import Campaign
-    from selector.selection import select_arms
 
     campaign = Campaign.objects.get(slug=SLUG)
     checkpoint = resolve_scores(campaign, scores)
     started = time.perf_counter()
     pool = load_pool(campaign, checkpoint)
     loaded = time.perf_counter()
-    picked, _ = select_arms(
-        pool.problem,
-        pool.sample,
-        pool.score,
-        pool.wrong,
-        pool.fingerprint,
-        excluded_problems=pool.excluded_problems,
-        excluded_fingerprints=pool.excluded_fingerprints,
-        uniform_fraction=campaign.uniform_fraction,
-        seed=uniform_seed(campaign, campaign.next_generation_number()),
-        **selection_params(campaign),
-    )
+    params = selection_params(campaign)
+    picked, _ = pick_from_pool(campaign, pool, params, campaign.next_generation_number())
     done = time.perf_counter()
     return {
         "pool": len(pool),
