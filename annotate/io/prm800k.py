@@ -39,7 +39,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -50,6 +50,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import (
     Case,
     DateTimeField,
@@ -701,13 +702,13 @@ Alternatives = tuple[tuple[str, int], ...]
 
 
 def stream_rows(qs, fields: tuple[str, ...], chunk_size: int) -> Iterator[tuple]:
-    """Rows of `qs` by id (`fields` as values_list), from one query.
+    """Rows of `qs` by id (`fields` as values_list, no converters), from one query.
 
     On PostgreSQL the rows stream (libpq's chunked rows, `chunk_size` at a time): the server
     computes the next rows while the caller works on these, as COPY TO would, and memory
     stays one chunk on both sides. The connection runs nothing else until the iteration
-    ends or is closed (psycopg then cancels the query; the savepoint undoes it). Elsewhere
-    Django's chunked iterator.
+    ends or is closed (psycopg then cancels the query; the savepoint undoes it). The query
+    is logged as Django logs its own. Elsewhere Django's chunked iterator.
     """
     qs = qs.order_by("id").values_list(*fields)
     connection = connections[qs.db]
@@ -718,13 +719,14 @@ def stream_rows(qs, fields: tuple[str, ...], chunk_size: int) -> Iterator[tuple]
         sql, params = qs.query.get_compiler(qs.db).as_sql()
     except EmptyResultSet:  # e.g. `sample_id__in` an empty set: nothing to read
         return
-    with (
-        transaction.atomic(using=qs.db),
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        closing(cursor.cursor.stream(sql, params, size=chunk_size)) as rows,
-    ):
-        yield from rows
+    with transaction.atomic(using=qs.db), connection.cursor() as cursor:
+        logged = cursor.debug_sql(sql, params) if isinstance(cursor, CursorDebugWrapper) else None
+        with (
+            logged or nullcontext(),
+            connection.wrap_database_errors,
+            closing(cursor.cursor.stream(sql, params, size=chunk_size)) as rows,
+        ):
+            yield from rows
 
 
 class UTCTimestamp(Func):

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from annotate.io import export_prm800k, import_prm800k
+from annotate.io import export_prm800k, import_prm800k, iter_prm800k_lines
 from annotate.models import (
     Alternative,
     Assignment,
@@ -171,3 +171,15 @@ def test_command_and_api_write_the_same_bytes(tmp_path):
     by_generation = client.get(f"/api/v1/campaigns/{SLUG}/exports/prm800k/?generation=-1")
     (line,) = b"".join(by_generation.streaming_content).splitlines()
     assert json.loads(line)["generation"] == -1
+
+
+def test_an_export_left_early_leaves_the_connection_usable():
+    """Closing the stream mid-way (a client that disconnects) cancels the query and rolls back
+    its savepoint: the same connection goes on working."""
+    campaign = build_campaign()
+    lines = iter_prm800k_lines(campaign, chunk_size=2)
+    first = next(lines)
+    lines.close()
+    assert first == GOLDEN.read_text(encoding="utf-8").splitlines()[0]
+    assert Label.objects.filter(sample__campaign=campaign).count() == 25
+    assert len(list(iter_prm800k_lines(campaign))) == 24
