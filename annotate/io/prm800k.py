@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
+import psycopg
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import ArrayField
@@ -702,11 +703,12 @@ Alternatives = tuple[tuple[str, int], ...]
 
 
 def stream_rows(qs, fields: tuple[str, ...], chunk_size: int) -> Iterator[tuple]:
-    """Rows of `qs` by id (`fields` as values_list, no converters), from one query.
+    """Rows of `qs` by id (`fields` as values_list), from one query.
 
     On PostgreSQL the rows stream (libpq's chunked rows, `chunk_size` at a time): the server
     computes the next rows while the caller works on these, as COPY TO would, and memory
-    stays one chunk on both sides. The connection runs nothing else until the iteration
+    stays one chunk on both sides. The rows are psycopg's, without Django's converters
+    (the export's columns need none). The connection runs nothing else until the iteration
     ends or is closed (psycopg then cancels the query; the savepoint undoes it). The query
     is logged as Django logs its own. Elsewhere Django's chunked iterator.
     """
@@ -724,9 +726,14 @@ def stream_rows(qs, fields: tuple[str, ...], chunk_size: int) -> Iterator[tuple]
         with (
             logged or nullcontext(),
             connection.wrap_database_errors,
-            closing(cursor.cursor.stream(sql, params, size=chunk_size)) as rows,
+            closing(cursor.cursor.stream(sql, params, size=_stream_size(chunk_size))) as rows,
         ):
             yield from rows
+
+
+def _stream_size(chunk_size: int) -> int:
+    """Rows per chunk: libpq before 17 has no chunked rows, only single-row mode."""
+    return chunk_size if psycopg.pq.version() >= 170000 else 1
 
 
 class UTCTimestamp(Func):
@@ -753,6 +760,8 @@ class _JSONAgg(Func):
 
 
 class _IntArray(Func):
+    """ARRAY[a, b, …]: one row's integer columns, for ArraySubquery."""
+
     template = "ARRAY[%(expressions)s]"
     output_field = ArrayField(IntegerField())
 
