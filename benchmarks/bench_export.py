@@ -1,13 +1,25 @@
-"""Export speed and memory: PRM800K records from PostgreSQL, at two sizes.
+"""Export speed and memory: PRM800K records from PostgreSQL, at two sizes, beside COPY TO.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x \
        .venv/bin/python benchmarks/bench_export.py [--sizes 20000 100000] [--json OUT]
+       [--kinds native imported] [--modes copy command api] [--profile FILE]
 
 For each size, a campaign of that many finished labels on samples of ~15 real step texts
 (ProcessBench), loaded with COPY into a throwaway database (`stepwise_bench`, created and
 dropped here), in two flavours: native labels (StepRating rows, rated up to a first error)
-and labels imported from PRM800K (step records kept verbatim). Each export runs in a fresh
-child process writing JSONL to a temporary file: records/s and the child's peak RSS.
+and labels imported from PRM800K (step records kept verbatim). Each run happens in a fresh
+child process writing to a temporary file: records/s and the child's peak RSS, for
+
+- `copy`: the limit, PostgreSQL's own `COPY (SELECT …) TO STDOUT` of the rows the export
+  reads (each finished label joined with its labeler, generation, sample steps, problem and
+  its step ratings aggregated per label), streamed to the file by psycopg;
+- `command`: `manage.py export_prm800k --campaign SLUG -o FILE` (call_command);
+- `api`: GET /api/v1/campaigns/SLUG/exports/prm800k/ through Django's test client as a staff
+  user (production settings), the streaming response's chunks written to the file.
+
+Each export figure is printed beside the COPY figure of the same run, with the ratio.
+`--profile FILE` also runs the command's export under cProfile at the first size and writes
+its top functions (by own time) to FILE.
 """
 
 from __future__ import annotations
@@ -195,24 +207,125 @@ def populate(n: int, kind: str, texts: list[str], rng: random.Random) -> str:
     return slug
 
 
+STAFF = "bench-staff"
+
+
+def copy_sql() -> str:
+    """The baseline: one COPY TO of the rows the export reads, one row per finished label."""
+    from django.contrib.auth import get_user_model
+
+    from annotate.models import Assignment, Generation, Label, Problem, Sample, StepRating
+
+    t = {
+        model.__name__: model._meta.db_table
+        for model in (Assignment, Generation, Label, Problem, Sample, StepRating)
+    }
+    users = get_user_model()._meta.db_table
+    return f"""COPY (
+        SELECT l.id, l.labeler_uuid, u.username, l.timestamp, l.finished_at,
+               COALESCE(g.number, l.prm800k_generation), l.is_quality_control,
+               l.is_initial_screening, l.finish_reason, l.total_time_ms,
+               l.prm800k_steps::text, l.question_extra::text, s.steps::text, s.answer,
+               s.verifier_score, p.problem, p.ground_truth_answer, p.ground_truth_solution,
+               r.ratings
+        FROM {t["Label"]} l
+        JOIN {t["Sample"]} s ON s.id = l.sample_id
+        JOIN {t["Problem"]} p ON p.id = s.problem_id
+        LEFT JOIN {users} u ON u.id = l.labeler_id
+        LEFT JOIN {t["Assignment"]} a ON a.id = l.assignment_id
+        LEFT JOIN {t["Generation"]} g ON g.id = a.generation_id
+        LEFT JOIN LATERAL (
+            SELECT array_agg(ARRAY[r.step, r.rating, r.flagged::int] ORDER BY r.step) AS ratings
+            FROM {t["StepRating"]} r WHERE r.label_id = l.id
+        ) r ON true
+        WHERE s.campaign_id = %s AND l.finish_reason IS NOT NULL
+        ORDER BY l.id
+    ) TO STDOUT"""
+
+
+def run_copy(campaign, out) -> int:
+    """COPY the baseline rows into `out` (binary file); returns the rows written."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(copy_sql() % int(campaign.pk)) as copy:
+            for block in copy:
+                out.write(block)
+        return cursor.cursor.rowcount
+
+
+def run_command(campaign, out_path: str) -> int:
+    from django.core.management import call_command
+
+    call_command("export_prm800k", "--campaign", campaign.slug, "-o", out_path, verbosity=0)
+    with open(out_path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def get_api(campaign, query: str = ""):
+    """The API export's streaming response, for the staff user."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(username=STAFF))
+    url = f"/api/v1/campaigns/{campaign.slug}/exports/prm800k/{query}"
+    response = client.get(url, secure=True)
+    assert response.status_code == 200 and response.streaming, response.status_code
+    return response
+
+
+def run_api(campaign, out) -> int:
+    """GET the API export; the streamed chunks go to `out` (binary file)."""
+    count = 0
+    for chunk in get_api(campaign).streaming_content:
+        out.write(chunk)
+        count += chunk.count(b"\n")
+    return count
+
+
+def profile_export(campaign, out_path: str, report: str) -> None:
+    """cProfile of the export function alone, top functions by own time into `report`."""
+    import cProfile
+    import io
+    import pstats
+
+    from annotate.io.prm800k import export_prm800k
+
+    profiler = cProfile.Profile()
+    with open(out_path, "w", encoding="utf-8") as out:
+        profiler.runcall(export_prm800k, out, campaign)
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+    Path(report).write_text(text.getvalue())
+
+
 def child(args: argparse.Namespace) -> None:
+    if args.mode == "api":  # production settings, as a deployed server runs the view
+        os.environ.update(
+            DJANGO_DEBUG="false",
+            DJANGO_SECRET_KEY="bench-export-not-a-secret-" + "x" * 40,
+            DJANGO_ALLOWED_HOSTS="testserver",
+        )
     bench.setup_django()
-    from annotate.io.prm800k import iter_prm800k_lines
     from annotate.models import Campaign
 
     campaign = Campaign.objects.get(slug=args.campaign)
+    if args.mode == "profile":
+        profile_export(campaign, args.out, args.report)
+        print(json.dumps({}))
+        return
+    if args.mode == "api":  # warm, as a running server is: an empty export (no screening)
+        b"".join(get_api(campaign, "?generation=-1").streaming_content)
     backend = bench.backend_pid()
     pg_cpu = bench.process_cpu_seconds(backend)
     start = time.perf_counter()
     cpu = time.process_time()
-    count = 0
-    size = 0
-    with open(args.out, "w", encoding="utf-8") as out:
-        for line in iter_prm800k_lines(campaign):
-            out.write(line)
-            out.write("\n")
-            count += 1
-            size += len(line) + 1
+    if args.mode == "command":
+        count = run_command(campaign, args.out)
+    else:
+        with open(args.out, "wb") as out:
+            count = (run_copy if args.mode == "copy" else run_api)(campaign, out)
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     pg_cpu = bench.process_cpu_seconds(backend) - pg_cpu
@@ -220,7 +333,7 @@ def child(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "records": count,
-                "output_mb": round(size / 2**20, 1),
+                "output_mb": round(os.path.getsize(args.out) / 2**20, 1),
                 "seconds": round(seconds, 3),
                 "records_per_second": round(count / seconds, 1),
                 "python_cpu_seconds": round(cpu, 3),
@@ -232,19 +345,63 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
+def describe(n: int, kind: str, mode: str, result: dict, limit: dict | None) -> str:
+    line = (
+        f"{n:>8} {kind:8} {mode:7} {result['records_per_second']:>9,.0f} records/s"
+        f" (CPU-bound {result['cpu_bound_records_per_second']:,.0f}/s:"
+        f" python {result['python_cpu_seconds']:.1f} s,"
+        f" postgres {result['postgres_cpu_seconds']:.1f} s)"
+        f"  {result['seconds']:6.2f} s  {result['output_mb']:.0f} MiB"
+        f"  peak RSS {result['peak_rss_mb']:.0f} MiB"
+    )
+    if limit is not None:
+        line += (
+            f"  | COPY TO {limit['records_per_second']:,.0f}/s: ratio {result['ratio_to_copy']:.2f}"
+        )
+    return line
+
+
+def measure(n: int, kind: str, slug: str, modes: list[str], tmp: Path) -> list[dict]:
+    """Each mode in its own child, COPY first so every export is compared with it."""
+    results: list[dict] = []
+    limit = None
+    for mode in modes:
+        out = tmp / f"{slug}.{mode}"
+        result = bench.run_child(
+            Path(__file__), "--mode", mode, "--campaign", slug, "--out", str(out)
+        )
+        out.unlink()
+        result.update(size=n, kind=kind, mode=mode, load=Path("/proc/loadavg").read_text()[:14])
+        if mode == "copy":
+            limit = result
+        elif limit is not None:
+            result["copy_records_per_second"] = limit["records_per_second"]
+            result["ratio_to_copy"] = round(
+                result["records_per_second"] / limit["records_per_second"], 3
+            )
+        results.append(result)
+        print(describe(n, kind, mode, result, None if mode == "copy" else limit), flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--kinds", nargs="+", default=["native", "imported"])
+    parser.add_argument("--modes", nargs="+", default=["copy", "command", "api"])
+    parser.add_argument("--profile", default=None, help="cProfile report of the export here")
     parser.add_argument("--json", dest="json_out", default=None, help="write results here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--campaign", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
 
+    os.environ.setdefault("DJANGO_DEBUG", "true")  # a throwaway database: development settings
     original = os.environ.get("DATABASE_URL", "")
     bench.bench_url()  # fail early without PostgreSQL
     results = []
@@ -253,6 +410,9 @@ def main() -> None:
         bench.setup_django()
         bench.create_tables()
         os.environ["DATABASE_URL"] = original
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_user(STAFF, is_staff=True)
         texts = bench.load_step_texts()
         rng = random.Random(0)
         with tempfile.TemporaryDirectory() as tmp:
@@ -265,26 +425,35 @@ def main() -> None:
 
                     with connection.cursor() as cursor:
                         cursor.execute("ANALYZE")  # planner statistics, as autovacuum would
-                    out = Path(tmp) / f"{slug}.jsonl"
-                    result = bench.run_child(Path(__file__), "--campaign", slug, "--out", str(out))
-                    out.unlink()
-                    result.update(size=n, kind=kind, setup_seconds=round(setup, 1))
-                    results.append(result)
-                    print(
-                        f"{n:>8} {kind:8} labels {result['records_per_second']:>9,.0f} records/s"
-                        f" (CPU-bound {result['cpu_bound_records_per_second']:,.0f}/s:"
-                        f" python {result['python_cpu_seconds']:.1f} s,"
-                        f" postgres {result['postgres_cpu_seconds']:.1f} s)"
-                        f"  {result['seconds']:6.2f} s  {result['output_mb']:.0f} MiB"
-                        f"  peak RSS {result['peak_rss_mb']:.0f} MiB",
-                        flush=True,
-                    )
+                    print(f"{n:>8} {kind:8} set up in {setup:.0f} s", flush=True)
+                    results.extend(measure(n, kind, slug, args.modes, Path(tmp)))
+                    if args.profile and n == args.sizes[0]:
+                        report = f"{args.profile}.{kind}.txt"
+                        out = Path(tmp) / f"{slug}.profile"
+                        bench.run_child(
+                            Path(__file__),
+                            "--mode",
+                            "profile",
+                            "--campaign",
+                            slug,
+                            "--out",
+                            str(out),
+                            "--report",
+                            report,
+                        )
+                        out.unlink()
+                        print(f"cProfile of the {kind} export: {report}", flush=True)
     finally:
         from django.db import connections
 
         connections.close_all()
         bench.drop_database()
-    report = {"benchmark": "export_prm800k", "target_records_per_second": 20_000, "runs": results}
+    report = {
+        "benchmark": "export_prm800k",
+        "target_records_per_second": 20_000,
+        "target_ratio_to_copy": 0.5,
+        "runs": results,
+    }
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
 

@@ -12,7 +12,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.renderers import BaseRenderer
 
-from annotate.io.base import load_json
+from annotate.io.base import jsonl_blocks, load_json
 
 JSONL_MEDIA_TYPE = "application/x-ndjson"
 JSONL_MEDIA_TYPES = (JSONL_MEDIA_TYPE, "application/jsonl", "application/x-jsonlines")
@@ -66,18 +66,10 @@ class JSONLinesRenderer(BaseRenderer):
 
 
 def encoded_lines(lines: Iterable[str], chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
-    """JSONL lines (without newlines) as UTF-8 chunks of about `chunk_bytes`.
+    """JSONL lines (without newlines) as UTF-8 chunks of about `chunk_bytes` (counted in
+    characters: a chunk of non-ASCII text is larger).
 
     Batching keeps per-write overhead low for millions of records; memory stays one chunk.
     """
-    buffer: list[bytes] = []
-    size = 0
-    for line in lines:
-        data = (line + "\n").encode("utf-8")
-        buffer.append(data)
-        size += len(data)
-        if size >= chunk_bytes:
-            yield b"".join(buffer)
-            buffer, size = [], 0
-    if buffer:
-        yield b"".join(buffer)
+    for block, _ in jsonl_blocks(lines, chunk_bytes):
+        yield block.encode("utf-8")

@@ -39,14 +39,32 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import orjson
+import psycopg
 from django.conf import settings
-from django.db import transaction
-from django.db.models import BooleanField, Case, F, IntegerField, TextField, Value, When
-from django.db.models.functions import Cast, Coalesce
+from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, transaction
+from django.db.backends.utils import CursorDebugWrapper
+from django.db.models import (
+    Case,
+    DateTimeField,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, JSONArray
 
 from annotate.consensus import consensus_samples
 from annotate.io.base import (
@@ -63,6 +81,7 @@ from annotate.io.base import (
     check_text_lengths,
     check_type,
     iter_json_lines,
+    jsonl_blocks,
     optional,
     require,
 )
@@ -108,10 +127,11 @@ def labeler_uuid(username: str) -> str:
     return str(uuid.uuid5(LABELER_NAMESPACE, username))
 
 
-def format_timestamp(moment: datetime | None) -> str | None:
-    """A datetime as PRM800K writes it: naive UTC ISO 8601 with microseconds."""
-    if moment is None:
-        return None
+def format_timestamp(moment: datetime | str | None) -> str | None:
+    """A datetime as PRM800K writes it: naive UTC ISO 8601 with microseconds (a string is
+    one `UTCTimestamp` already spelled so)."""
+    if moment is None or type(moment) is str:
+        return moment
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="microseconds")
@@ -150,7 +170,7 @@ def stored_json(text: str | None) -> str:
         return "null"
     if text.isascii() and "\x7f" not in text:
         return text
-    return dumps(json.loads(text))
+    return dumps(loads(text))
 
 
 def phase1_question_json(problem: str, ground_truth_answer: str) -> str:
@@ -234,9 +254,7 @@ def native_steps_json(
 
 
 def _step_json(text: str, rating: int | None, flagged: bool) -> str:
-    chosen = "0" if rating is not None and rating >= 0 else "null"
-    spelled = "null" if rating is None else _RATING[rating]
-    return _STEP_JSON % (_encode_str(text), spelled, _BOOL[flagged], chosen)
+    return _STEP_HEAD + _encode_str(text) + _STEP_TAIL[rating, flagged]
 
 
 def _error_step_json(text: str, rating: int, flagged: bool, alternatives: Alternatives) -> str:
@@ -252,12 +270,18 @@ def _error_step_json(text: str, rating: int, flagged: bool, alternatives: Altern
 
 
 _COMPLETION_JSON = '{"text": %s, "rating": %s, "flagged": %s}'
-_STEP_JSON = (
-    '{"completions": [{"text": %s, "rating": %s, "flagged": %s}], '
-    '"human_completion": null, "chosen_completion": %s}'
-)
 _RATING = {-1: "-1", 0: "0", 1: "1"}
 _BOOL = {True: "true", False: "false"}
+_STEP_HEAD = '{"completions": [{"text": '
+# What follows a step's text, for each (rating, flagged): chosen 0 unless −1 or unrated.
+_STEP_TAIL = {
+    (rating, flagged): (
+        f', "rating": {_enc(rating)}, "flagged": {_BOOL[flagged]}}}], "human_completion": null, '
+        f'"chosen_completion": {"0" if rating is not None and rating >= 0 else "null"}}}'
+    )
+    for rating in (None, -1, 0, 1)
+    for flagged in (False, True)
+}
 
 
 def followed_path(steps: list[dict[str, Any]]) -> list[str]:
@@ -590,7 +614,7 @@ _EXPORT_FIELDS = (
     "labeler_uuid",
     "labeler__username",
     "timestamp",
-    "finished_at",
+    "finished_text",
     "export_generation",
     "is_quality_control",
     "is_initial_screening",
@@ -605,7 +629,15 @@ _EXPORT_FIELDS = (
     "sample__problem__problem",
     "sample__problem__ground_truth_answer",
     "sample__problem__ground_truth_solution",
+    "rating_rows",
+    "alternatives_json",
 )
+_FLAG = Cast("flagged", IntegerField())
+
+
+def _of_native(value: Func) -> Case:
+    """`value` for native labels only: imported ones (their step records kept) skip it."""
+    return Case(When(prm800k_steps__isnull=True, then=value))
 
 
 def finished_labels(
@@ -670,51 +702,104 @@ def ratings_for(label_ids: list[int]) -> dict[int, dict[int, tuple[int | None, b
 Alternatives = tuple[tuple[str, int], ...]
 
 
-def ratings_and_alternatives_for(
-    label_ids: list[int],
-) -> tuple[dict[int, dict[int, tuple[int | None, bool]]], dict[int, Alternatives]]:
-    """`ratings_for`, and each label's rated alternatives at its error step as (text, rating)
-    in proposal order, in the same one query (a UNION ALL)."""
-    ratings: dict[int, dict[int, tuple[int | None, bool]]] = {}
-    alternatives: dict[int, list[tuple[int, str, int]]] = {}
-    if not label_ids:
-        return ratings, {}
-    none_int, none_text = Value(None, IntegerField()), Value(None, TextField())
-    steps = StepRating.objects.filter(label_id__in=label_ids).annotate(
-        c_label=F("label_id"),
-        c_step=F("step"),
-        c_rating=F("rating"),
-        c_flagged=F("flagged"),
-        c_index=none_int,
-        c_text=none_text,
-    )
-    proposed = (
-        Alternative.objects.rated()
-        .filter(label_id__in=label_ids)
-        .annotate(
-            c_label=F("label_id"),
-            c_step=F("step"),
-            c_rating=F("rating"),
-            c_flagged=Value(False, BooleanField()),
-            c_index=F("index"),
-            c_text=F("text"),
-        )
-    )
-    names = ("c_label", "c_step", "c_rating", "c_flagged", "c_index", "c_text")
-    union = (
-        steps.order_by()
-        .values_list(*names)
-        .union(proposed.order_by().values_list(*names), all=True)
-    )
-    for label_id, step, rating, flagged, index, text in union:
-        if index is None:
-            ratings.setdefault(label_id, {})[step] = (rating, flagged)
-        else:
-            alternatives.setdefault(label_id, []).append((index, text, rating))
-    return ratings, {
-        label_id: tuple((text, rating) for _, text, rating in sorted(rows))
-        for label_id, rows in alternatives.items()
-    }
+def stream_rows(qs, fields: tuple[str, ...], chunk_size: int) -> Iterator[tuple]:
+    """Rows of `qs` by id (`fields` as values_list), from one query.
+
+    On PostgreSQL the rows stream (libpq's chunked rows, `chunk_size` at a time): the server
+    computes the next rows while the caller works on these, as COPY TO would, and memory
+    stays one chunk on both sides. The rows are psycopg's, without Django's converters
+    (the export's columns need none). The connection runs nothing else until the iteration
+    ends or is closed (psycopg then cancels the query; the savepoint undoes it). The query
+    is logged as Django logs its own. Elsewhere Django's chunked iterator.
+    """
+    qs = qs.order_by("id").values_list(*fields)
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        yield from qs.iterator(chunk_size=chunk_size)
+        return
+    try:
+        sql, params = qs.query.get_compiler(qs.db).as_sql()
+    except EmptyResultSet:  # e.g. `sample_id__in` an empty set: nothing to read
+        return
+    with transaction.atomic(using=qs.db), connection.cursor() as cursor:
+        logged = cursor.debug_sql(sql, params) if isinstance(cursor, CursorDebugWrapper) else None
+        with (
+            logged or nullcontext(),
+            connection.wrap_database_errors,
+            closing(cursor.cursor.stream(sql, params, size=_stream_size(chunk_size))) as rows,
+        ):
+            yield from rows
+
+
+def _stream_size(chunk_size: int) -> int:
+    """Rows per chunk: libpq before 17 has no chunked rows, only single-row mode."""
+    return chunk_size if psycopg.pq.version() >= 170000 else 1
+
+
+class UTCTimestamp(Func):
+    """A datetime as `format_timestamp` spells it, by PostgreSQL's to_char (cheaper than
+    loading a datetime and formatting it in Python); elsewhere the datetime itself."""
+
+    template = "%(expressions)s"
+    output_field = DateTimeField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = """to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+class _JSONAgg(Func):
+    """Rows as one JSON array (PostgreSQL json_agg, SQLite json_group_array). A Func, not an
+    Aggregate, so Django adds no GROUP BY: it aggregates one label's whole subquery."""
+
+    function = "JSON_AGG"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra_context)
+
+
+class _IntArray(Func):
+    """ARRAY[a, b, …]: one row's integer columns, for ArraySubquery."""
+
+    template = "ARRAY[%(expressions)s]"
+    output_field = ArrayField(IntegerField())
+
+
+def per_label_rows(queryset, *columns: str | Func, integers: bool = False) -> Func:
+    """Each label's rows of `queryset` as one value, one `[column, …]` per row in no set
+    order, NULL or empty when it has none: JSON text; for `integers` columns on PostgreSQL
+    an int[][] instead (ARRAY(SELECT ARRAY[…]): half the server's work of JSON, and psycopg
+    reads it in C). A correlated subquery, so the labels' one query carries them."""
+    rows = queryset.filter(label_id=OuterRef("pk")).order_by()
+    if integers and connections[queryset.db].vendor == "postgresql":
+        return ArraySubquery(rows.values_list(_IntArray(*columns)))
+    return Cast(Subquery(rows.values_list(_JSONAgg(JSONArray(*columns)))), TextField())
+
+
+def loads(text: str) -> Any:
+    """json.loads, by orjson where it can (~4x faster on a sample's steps); what orjson
+    refuses and json accepts (a lone surrogate escape, NaN, huge integers) goes to json."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _ratings(rows: list | str | None) -> dict[int, tuple[int | None, bool]]:
+    """`per_label_rows` of StepRating (step, rating, flagged) as {step: (rating, flagged)}."""
+    if rows is None:
+        return {}
+    if type(rows) is str:
+        rows = loads(rows)
+    return {step: (rating, bool(flagged)) for step, rating, flagged in rows}
+
+
+def _alternatives(alternatives_json: str | None) -> Alternatives:
+    """`per_label_rows` of rated Alternatives (index, text, rating), in proposal order."""
+    if alternatives_json is None:
+        return ()
+    return tuple((text, rating) for _, text, rating in sorted(loads(alternatives_json)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,9 +873,7 @@ class LabelRecord:
         )
 
 
-def _label_record(
-    row: tuple, ratings: dict[int, tuple[int | None, bool]], alternatives: Alternatives = ()
-) -> LabelRecord:
+def _label_record(row: tuple) -> LabelRecord:
     (
         _id,
         stored_uuid,
@@ -811,8 +894,10 @@ def _label_record(
         problem,
         gt_answer,
         gt_solution,
+        rating_rows,
+        alternatives_json,
     ) = row
-    extra = json.loads(extra_text) if extra_text is not None else None
+    extra = loads(extra_text) if extra_text is not None else None
     native = None
     if prm800k_text is not None:  # imported from PRM800K: its step records verbatim
         phase = (extra or {}).get("phase", 2)
@@ -821,7 +906,7 @@ def _label_record(
         score = verifier_score
     else:
         phase = 2
-        native = native_path(json.loads(steps_text), ratings, finish_reason)
+        native = native_path(loads(steps_text), _ratings(rating_rows), finish_reason)
         labeler = stored_uuid or (labeler_uuid(username) if username else None)
         timestamp = format_timestamp(finished_at) or timestamp or None
         # The score the sample was selected with (PRM800K's meaning), else its imported one.
@@ -844,7 +929,7 @@ def _label_record(
         record_json=(extra or {}).get("record_json"),
         prm800k_steps=prm800k_text,
         native=native,
-        alternatives=alternatives if native is not None else (),
+        alternatives=_alternatives(alternatives_json) if native is not None else (),
     )
 
 
@@ -858,9 +943,10 @@ def iter_label_records(
 ) -> Iterator[LabelRecord]:
     """A campaign's finished labels as LabelRecords, by label id.
 
-    Two queries per chunk of `chunk_size` labels (labels with their sample and problem, then
-    the chunk's StepRating and rated Alternative rows), whatever the number of labels; JSON
-    columns are read as text and spliced into the line rather than decoded and re-encoded.
+    One query, whatever the number of labels: each label with its sample, problem, step
+    ratings and rated alternatives (`per_label_rows`), streamed (`stream_rows`, `chunk_size`
+    rows at a time); JSON columns are read as text and spliced into the line rather than
+    decoded and re-encoded.
     """
     qs = finished_labels(
         campaign, generation, include_unresolved=include_unresolved, consensus_only=consensus_only
@@ -868,13 +954,16 @@ def iter_label_records(
         prm800k_text=Cast("prm800k_steps", TextField()),
         extra_text=Cast("question_extra", TextField()),
         steps_text=Cast("sample__steps", TextField()),
+        finished_text=UTCTimestamp("finished_at"),
+        rating_rows=_of_native(
+            per_label_rows(StepRating.objects.all(), "step", "rating", _FLAG, integers=True)
+        ),
+        alternatives_json=_of_native(
+            per_label_rows(Alternative.objects.rated(), "index", "text", "rating")
+        ),
     )
-    for rows in iter_chunks(qs, _EXPORT_FIELDS, chunk_size):
-        ratings, alternatives = ratings_and_alternatives_for(
-            [row[0] for row in rows if row[10] is None]
-        )
-        for row in rows:
-            yield _label_record(row, ratings.get(row[0], {}), alternatives.get(row[0], ()))
+    for row in stream_rows(qs, _EXPORT_FIELDS, chunk_size):
+        yield _label_record(row)
 
 
 def iter_prm800k_lines(
@@ -904,14 +993,24 @@ def iter_prm800k_records(
         yield json.loads(line)
 
 
-def export_prm800k(out: IO[str], campaign: Campaign, *, generation: int | None = None) -> int:
-    """Write PRM800K JSONL to `out`; returns the number of records."""
+def export_prm800k(
+    out: IO[str],
+    campaign: Campaign,
+    *,
+    generation: int | None = None,
+    progress: ProgressCallback | None = None,
+    **filters: bool,
+) -> int:
+    """Write PRM800K JSONL to `out` (`filters` as `iter_prm800k_lines`), a block of lines
+    per write; `progress` gets the records of each block. Returns the number of records."""
     count = 0
-    write = out.write
-    for line in iter_prm800k_lines(campaign, generation=generation):
-        write(line)
-        write("\n")
-        count += 1
+    for block, lines in jsonl_blocks(
+        iter_prm800k_lines(campaign, generation=generation, **filters)
+    ):
+        out.write(block)
+        count += lines
+        if progress is not None:
+            progress(lines)
     return count
 
 

@@ -525,24 +525,24 @@ def test_export_stepwise_imported_prm800k():
 
 
 def test_export_query_count_is_constant(native, labeler, campaign, django_assert_max_num_queries):
-    """One streamed query (server-side cursor) plus one StepRating query per chunk, inside a
-    savepoint: 4 queries whatever the number of labels, never one per label."""
+    """PRM800K: one streamed query (the labels with their ratings and alternatives) inside a
+    savepoint, 3 queries whatever the number of labels or the chunk size. TRL stepwise: one
+    server-side cursor plus one StepRating query per chunk, never one per label."""
     sample, generation = native
     users = get_user_model().objects.bulk_create(
         get_user_model()(username=f"u{i}") for i in range(60)
     )
     for user in users[:10]:
         _native_label(sample, user, generation, [(1, False), (-1, False)], "found_error")
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         assert len(list(iter_prm800k_lines(campaign))) == 10
     for user in users[10:]:
         _native_label(sample, user, generation, [(1, False), (-1, False)], "found_error")
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         assert len(list(iter_prm800k_lines(campaign))) == 60
     with django_assert_max_num_queries(4):
         assert len(list(iter_stepwise_records(campaign))) == 60
-    # Chunks of 25: one StepRating query per chunk (3), still one query for the labels.
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(3):
         assert len(list(iter_prm800k_lines(campaign, chunk_size=25))) == 60
 
 
