@@ -92,8 +92,14 @@ def campaign_labels(campaign: Campaign) -> QuerySet[Label]:
     return Label.objects.for_campaign(campaign)
 
 
-def campaign_assignments(campaign: Campaign) -> QuerySet[Assignment]:
-    return Assignment.objects.filter(sample__campaign=campaign)
+def campaign_assignments(campaign: Campaign) -> list[QuerySet[Assignment]]:
+    """The campaign's assignments in two parts: a generation's, found through the generation
+    (a few rows; through the sample the join read 12M rows, 0.5 s at scale), and screening
+    ones, which have no generation."""
+    return [
+        Assignment.objects.filter(generation__campaign=campaign),
+        Assignment.objects.filter(generation__isnull=True, sample__campaign=campaign),
+    ]
 
 
 def state_counts(assignments: QuerySet[Assignment]) -> QuerySet:
@@ -199,10 +205,11 @@ def _generation_rows(campaign: Campaign) -> list[GenerationRow]:
     )
     counts: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     qc: dict[int | None, int] = defaultdict(int)
-    for row in state_counts(campaign_assignments(campaign)):
-        counts[row["generation_id"]][row["state"]] += row["n"]
-        if row["kind"] == Assignment.Kind.QUALITY_CONTROL:
-            qc[row["generation_id"]] += row["n"]
+    for part in campaign_assignments(campaign):
+        for row in state_counts(part):
+            counts[row["generation_id"]][row["state"]] += row["n"]
+            if row["kind"] == Assignment.Kind.QUALITY_CONTROL:
+                qc[row["generation_id"]] += row["n"]
     rows = []
     keys = [(g["id"], f"Generation {g['number']}", g["status"]) for g in generations]
     if None in counts:

@@ -24,6 +24,9 @@ What it does, all on loopback:
    ratings step by step as the page's htmx does (mostly +1/0, sometimes −1, which ends the
    task) until the task is done, then asks for the next. --think is the mean pause
    before each rating (uniform 0.5–1.5×); 0 means back-to-back requests (saturation).
+   The labelers arrive at uniform random times over the first --ramp seconds (2 s, two
+   think times): fifty claims in the same millisecond measure a burst no shift produces;
+   --ramp 0 measures that burst.
 4. stops the server and compares the StepRatings in the database with the ratings the
    clients saw acknowledged (HTTP 200): the same (task, step, rating) set, or it fails;
 5. drops the database (unless --keep).
@@ -432,7 +435,9 @@ class Labeler:
             return False
         return True
 
-    def work(self, deadline: float) -> None:
+    def work(self, deadline: float, arrive_after: float = 0.0) -> None:
+        """Label until `deadline`, starting `arrive_after` seconds from now."""
+        time.sleep(arrive_after)
         while time.monotonic() < deadline:
             claimed = self._claim()
             if claimed is None:
@@ -610,7 +615,12 @@ def run(args: argparse.Namespace) -> dict:
         client_cpu = time.process_time()
         started = time.monotonic()
         deadline = started + args.duration
-        workers = [threading.Thread(target=lab.work, args=(deadline,)) for lab in labelers]
+        # Labelers arrive spread over --ramp seconds, as a shift does (0: one burst).
+        arrivals = random.Random(-1)
+        workers = [
+            threading.Thread(target=lab.work, args=(deadline, arrivals.uniform(0, args.ramp)))
+            for lab in labelers
+        ]
         for thread in workers:
             thread.start()
         for thread in workers:
@@ -650,6 +660,7 @@ def run(args: argparse.Namespace) -> dict:
             "workers": args.workers,
             "threads": args.threads,
             "think_s": args.think,
+            "ramp_s": args.ramp,
             "login_phase_s": round(login_seconds, 1),
             "duration_s": round(elapsed, 2),
             "requests": requests_done,
@@ -762,6 +773,12 @@ def main() -> None:
         type=float,
         default=10.0,
         help="seconds left out of the `latency_after_warmup` figures (not of the targets)",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=2.0,
+        help="labelers start at uniform random times in the first RAMP seconds; 0: all at once",
     )
     parser.add_argument("--login-concurrency", type=int, default=2)
     parser.add_argument("--qc-gold", type=int, default=100)
