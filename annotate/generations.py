@@ -36,6 +36,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from annotate import dispatch
+from annotate.bulk import insert_like
 from annotate.ground_truth import flag_disagreeing
 from annotate.models import (
     Assignment,
@@ -559,36 +560,31 @@ def open_generation(
         checkpoint=preview.checkpoint, score_source=preview.score_source, params=preview.params
     ):
         raise SelectionError(f"generation {generation.number} is no longer selecting")
-    Selection.objects.bulk_create(
-        [
-            Selection(
-                generation=generation,
-                sample_id=int(s),
-                rank=rank,
-                score=float(sc),
-                is_wrong=bool(w),
-            )
+    insert_like(
+        Selection(generation=generation, sample_id=0, rank=0, score=0.0, is_wrong=False),
+        ("sample_id", "rank", "score", "is_wrong"),
+        (
+            (int(s), rank, float(sc), bool(w))
             for rank, (s, sc, w) in enumerate(
                 zip(preview.sample, preview.score, preview.wrong, strict=True)
             )
-        ],
-        batch_size=2000,
+        ),
     )
     uniform = np.zeros(len(preview), bool) if preview.uniform is None else preview.uniform
     arms = {False: Assignment.Arm.ACTIVE, True: Assignment.Arm.UNIFORM}
-    Assignment.objects.bulk_create(
-        [
-            Assignment(
-                generation=generation,
-                sample_id=int(s),
-                kind=Assignment.Kind.REGULAR,
-                state=Assignment.State.OPEN,
-                arm=arms[bool(u)],
-            )
+    insert_like(
+        Assignment(
+            generation=generation,
+            sample_id=0,
+            kind=Assignment.Kind.REGULAR,
+            state=Assignment.State.OPEN,
+        ),
+        ("sample_id", "arm"),
+        (
+            (int(s), arms[bool(u)])
             for s, u in zip(preview.sample, uniform, strict=True)
             for _ in range(locked.overlap)
-        ],
-        batch_size=2000,
+        ),
     )
     return generation, preview
 

@@ -5,7 +5,8 @@ aggregates the pool load uses), so a read split across connections finishes soon
 machine with cores to spare. Each extra connection imports this transaction's snapshot
 (`pg_export_snapshot`, as `pg_dump --jobs` does), so together they see one consistent state
 of the database — except this transaction's own uncommitted writes, which no other backend
-can see: a transaction that has written anything gets no readers and reads alone.
+can see: a transaction that has written anything gets no readers and reads alone (so does
+`open_generation`, which locks its campaign row first: `select --dry-run` shares).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
 
 
 def _can_share(cursor: Any) -> bool:
-    """Inside a transaction (a snapshot to export) that has written nothing yet."""
+    """Inside a transaction (a snapshot to export) that has no transaction id yet, so has
+    written nothing. A row lock takes an id too, and PostgreSQL 15 tells neither apart
+    exactly (pg_stat_xact_user_tables also counts writes not yet flushed from earlier
+    transactions): a transaction that has locked rows reads alone as well."""
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return False
     cursor.execute("SELECT txid_current_if_assigned() IS NULL")
