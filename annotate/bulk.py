@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from annotate.io.base import copy_statement
+
 
 def insert_like(
     template: models.Model, varying: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -34,11 +36,7 @@ def insert_like(
     }
     by_name = {f.attname: f for f in fields}
     positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
-    quote = connection.ops.quote_name
-    sql = (
-        f"COPY {quote(model._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
-    )
+    sql = copy_statement(model._meta.db_table, [f.column for f in fields])
     written = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:

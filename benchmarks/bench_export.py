@@ -47,12 +47,10 @@ def copy_objects(model, objects: Iterable) -> int:
     """COPY unsaved model instances (all concrete fields but the id) in one stream."""
     from django.db import connection
 
+    from annotate.io.base import copy_statement
+
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"COPY {quote(model._meta.db_table)} "
-        f"({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
-    )
+    sql = copy_statement(model._meta.db_table, [f.column for f in fields])
     count = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objects:
