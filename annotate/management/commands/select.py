@@ -15,8 +15,8 @@ class Command(StepwiseCommand):
         "assignment slots); --dry-run only shows what would be selected."
     )
     runtime = (
-        "Seconds to a minute: on a 12M-sample campaign in PostgreSQL a dry run took 21–44 s "
-        "on two shared cores (loading the pool ~14 s, selecting 6–9 s; README, Benchmarks); "
+        "Seconds: on 10⁷ samples in PostgreSQL a dry run took 11–12 s on two cores (loading "
+        "the pool 5–7 s, selecting ~3 s), opening the generation 20 s (README, Benchmarks); "
         "scoring by a checkpoint is not part of it."
     )
 
