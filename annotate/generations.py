@@ -218,7 +218,8 @@ _SCORE_COLUMNS = (np.dtype(">i8"), np.dtype(">f8"))
 
 
 class _OddRows(Exception):
-    """The pool holds a steps_hash that is not 32 hex digits: use the general path."""
+    """The packed path cannot read this pool exactly (a steps_hash that is not 32 hex digits,
+    a sample of another campaign's problem): use the general path."""
 
 
 def _packed_fields(row: bytes) -> list[bytes]:
@@ -331,8 +332,8 @@ def _load_pool_copy(
 def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
     """The campaign's train-split samples with an answer and a score, not selected before.
 
-    No model instances: on PostgreSQL one binary COPY decoded by numpy; elsewhere a lean
-    values_list over a chunked cursor, converted chunk by chunk into numpy arrays.
+    No model instances: on PostgreSQL packed id ranges decoded by numpy (`_load_pool_copy`);
+    elsewhere a lean values_list over a chunked cursor, converted chunk by chunk.
     """
     from selector.selection import FINGERPRINT_DTYPE
 

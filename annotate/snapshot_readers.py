@@ -69,8 +69,8 @@ def map_in_order(
 ) -> list[R]:
     """`work(cursor, item)` for every item, the items dealt round-robin to the cursors (one
     thread each), results in the items' order."""
-    if len(cursors) < 2:
-        return [work(cursors[0], item) for item in items] if cursors else []
+    if len(cursors) == 1:
+        return [work(cursors[0], item) for item in items]
 
     def run(lane: int) -> list[R]:
         return [work(cursors[lane], item) for item in items[lane :: len(cursors)]]

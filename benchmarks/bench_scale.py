@@ -43,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_db as bench
+from bench_labeling_load import percentile
 
 bench.BENCH_DB = os.environ.get("STEPWISE_SCALE_DB", "stepwise_scale")
 SLUG = "scale"
@@ -373,11 +374,6 @@ def database_size(samples: int) -> dict:
     }
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=12_000)
@@ -495,7 +491,7 @@ def main() -> int:
 
 
 def _latency_row(name: str, values: list[float], limit: float) -> tuple:
-    p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+    p50, p95 = percentile(values, 50), percentile(values, 95)
     return (
         f"{name} (p50 / p95 over {len(values)})",
         f"{p50:.0f} / {p95:.0f} ms",

@@ -180,9 +180,9 @@ LOGOUT_REDIRECT_URL = "login"
 STEPWISE_MODEL_DIR = Path(os.environ.get("STEPWISE_MODEL_DIR", BASE_DIR / "checkpoints"))
 # Scoring a generation: samples per `gpu` task (whole problems), samples per DB transaction.
 STEPWISE_SCORING_CHUNK = int(os.environ.get("STEPWISE_SCORING_CHUNK", "2000"))
+STEPWISE_SCORING_SUB_BATCH = int(os.environ.get("STEPWISE_SCORING_SUB_BATCH", "256"))
 # PostgreSQL connections that load a selection pool together (annotate.snapshot_readers).
 STEPWISE_POOL_READERS = int(os.environ.get("STEPWISE_POOL_READERS", "2"))
-STEPWISE_SCORING_SUB_BATCH = int(os.environ.get("STEPWISE_SCORING_SUB_BATCH", "256"))
 # Import limits (annotate.io.base), the same for API uploads and import commands: a bigger
 # upload, a longer line, more steps or a longer step fails with the line's number.
 STEPWISE_MAX_UPLOAD_BYTES = int(os.environ.get("STEPWISE_MAX_UPLOAD_BYTES", str(8 * 1024**3)))

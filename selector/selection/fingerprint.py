@@ -23,10 +23,15 @@ def normalize_steps(steps: list[str]) -> str:
     After collapsing, no step contains a newline, so "\\n" is a separator that cannot occur in a
     step; terminating (rather than joining) keeps ``[]`` and ``[""]`` distinct.
     """
+    return _normalized_bytes(steps).decode("utf-8", "surrogatepass")
+
+
+def _normalized_bytes(steps: list[str]) -> bytes:
+    """`normalize_steps` encoded (UTF-8, surrogates passed): the ASCII path where it applies."""
     if isinstance(steps, str):
         raise TypeError("steps must be a list of strings, not a string")
     fast = _normalize_ascii(steps)
-    return fast.decode("ascii") if fast is not None else _normalize_any(steps)
+    return fast if fast is not None else _normalize_any(steps).encode("utf-8", "surrogatepass")
 
 
 def _normalize_any(steps: list[str]) -> str:
@@ -60,11 +65,7 @@ def _normalize_ascii(steps: list[str]) -> bytes | None:
 
 def steps_fingerprint(steps: list[str]) -> bytes:
     """16-byte BLAKE2b digest of `normalize_steps`; identical across processes and versions."""
-    if isinstance(steps, str):
-        raise TypeError("steps must be a list of strings, not a string")
-    data = _normalize_ascii(steps)
-    if data is None:
-        data = _normalize_any(steps).encode("utf-8", "surrogatepass")
+    data = _normalized_bytes(steps)
     return hashlib.blake2b(data, digest_size=FINGERPRINT_SIZE, person=_FINGERPRINT_PERSON).digest()
 
 
