@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from annotate.io.base import copy_statement
+from annotate.io.base import CopyPayload, copy_statement
 
 
 def insert_like(
@@ -34,9 +34,64 @@ def insert_like(
     prepared = {
         f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields
     }
+    sql = copy_statement(model._meta.db_table, [f.column for f in fields])
+    by_name = {f.attname: f for f in fields}
+    try:
+        fixed = [CopyPayload.encode(prepared[f.attname]) for f in fields]
+    except TypeError:
+        fixed = None
+    if fixed is None or not all(isinstance(by_name[name], _PLAIN_FIELDS) for name in varying):
+        return _copy_rows(sql, fields, prepared, varying, rows)
+    # Rows built as COPY text here, a buffer per write: psycopg's per-row adaptation and
+    # Django's get_db_prep_save per value took 2.3 s of 3.4 for 156,800 rows.
+    positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
+    encode = CopyPayload.encode
+    written = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        payload = CopyPayload()
+        for row in rows:
+            values = [
+                encode(
+                    v if type(v) in _PLAIN_TYPES else by_name[name].get_db_prep_save(v, connection)
+                )
+                for name, v in zip(varying, row, strict=True)
+            ]
+            payload.add([fixed[i] if at is None else values[at] for i, at in enumerate(positions)])
+            if payload.rows == _ROWS_PER_WRITE:
+                written += _flush(copy, payload)
+                payload = CopyPayload()
+        written += _flush(copy, payload)
+    return written
+
+
+#: Fields whose db value is the Python value itself when it is of one of `_PLAIN_TYPES`.
+_PLAIN_FIELDS = (
+    models.IntegerField,
+    models.FloatField,
+    models.BooleanField,
+    models.CharField,
+    models.TextField,
+    models.ForeignKey,
+)
+_PLAIN_TYPES = (int, float, bool, str)
+_ROWS_PER_WRITE = 10_000
+
+
+def _flush(copy: Any, payload: CopyPayload) -> int:
+    copy.write(payload.buffer)
+    return payload.rows
+
+
+def _copy_rows(
+    sql: str,
+    fields: list,
+    prepared: dict[str, Any],
+    varying: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """The general path: psycopg adapts every value (a fixed value COPY text cannot carry)."""
     by_name = {f.attname: f for f in fields}
     positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
-    sql = copy_statement(model._meta.db_table, [f.column for f in fields])
     written = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:

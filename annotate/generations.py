@@ -49,7 +49,7 @@ from annotate.models import (
     Selection,
 )
 from annotate.models.problem import GroundTruthStatus, counts_as_wrong
-from annotate.snapshot_readers import map_in_order, snapshot_readers
+from annotate.snapshot_readers import has_written_nothing, map_in_order, snapshot_readers
 
 #: Rows fetched per round trip when loading a pool (server-side cursor on PostgreSQL).
 POOL_CHUNK = 50_000
@@ -91,9 +91,16 @@ class Pool:
     fingerprint: np.ndarray  # S16 digests
     excluded_problems: np.ndarray  # int64, problems of samples selected before
     excluded_fingerprints: np.ndarray  # S16, their digests
+    # (graded, correct) per problem id over the campaign's answered samples, where the loader
+    # read them anyway (PostgreSQL's packed path): `flag_disagreeing` counts no more.
+    verdicts: dict[int, tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.sample)
+
+    def distrust(self, problems: np.ndarray) -> None:
+        """Wrong answers of these problems no longer count (their ground truth is suspect)."""
+        self.wrong &= ~np.isin(self.problem, problems)
 
 
 @dataclass
@@ -140,7 +147,7 @@ class Preview:
 def _field_by_pk(model: Any, pks: np.ndarray, name: str) -> dict[int, Any]:
     """{pk: field} for many pks. PostgreSQL gets them as one array parameter: an IN list of
     10⁵ placeholders took 4.7 s to build and plan at 12M samples, the array 1.5 s."""
-    ids = [int(pk) for pk in pks]
+    ids = np.unique(pks).tolist()  # in id order: PostgreSQL then reads the heap forwards
     if connection.vendor == "postgresql":
         wanted: Any = RawSQL("SELECT unnest(%s::bigint[])", [ids])
     else:
@@ -199,16 +206,21 @@ POOL_ID_SPAN = 1_000_000
 # big-endian values (no row messages). Only columns of the `sample_pool` covering index and
 # no join, so PostgreSQL reads the index alone: the rest of the pool rule (train split,
 # suspect ground truth, selected before) is applied in numpy from small tables. At 12M samples
-# the joined query took 1.4 s per 10⁶ ids, this one 0.7 s and the scores' 0.3 s.
+# the joined query took 1.4 s per 10⁶ ids, this one 0.7 s and the scores' 0.3 s. Each column
+# costs the server ~0.1 s per 10⁶, so the imported score is read only when it is the source
+# (NaN where there is none, as the selector wants it).
 _SAMPLES_SQL = (
     "COPY (SELECT count(*), string_agg(int8send(id), ''), string_agg(int8send(problem_id), ''), "
-    "string_agg(float8send(coalesce(verifier_score, 0)::float8), ''), "
-    "string_agg(boolsend(verifier_score IS NOT NULL), ''), "
-    "string_agg(boolsend(is_correct IS FALSE), ''), string_agg(decode(steps_hash, 'hex'), '') "
+    "{score}string_agg(CASE WHEN is_correct THEN '\\x02'::bytea "
+    "WHEN NOT is_correct THEN '\\x01'::bytea ELSE '\\x00'::bytea END, ''), "
+    "string_agg(decode(steps_hash, 'hex'), '') "
     "FROM {table} WHERE campaign_id = %s AND answer IS NOT NULL AND id BETWEEN %s AND %s) "
     "TO STDOUT (FORMAT BINARY)"
 )
-_SAMPLE_COLUMNS = tuple(np.dtype(t) for t in (">i8", ">i8", ">f8", "u1", "u1", "S16"))
+_IMPORTED_SCORE = "string_agg(float8send(coalesce(verifier_score, 'NaN')::float8), ''), "
+_SAMPLE_COLUMNS = tuple(np.dtype(t) for t in (">i8", ">i8", "u1", "S16"))
+_IMPORTED_COLUMNS = (*_SAMPLE_COLUMNS[:2], np.dtype(">f8"), *_SAMPLE_COLUMNS[2:])
+_WRONG, _CORRECT = 1, 2  # the verdict byte; 0: not graded
 _SCORES_SQL = (
     "COPY (SELECT count(*), string_agg(int8send(sample_id), ''), "
     "string_agg(float8send(score::float8), '') FROM {table} "
@@ -222,28 +234,35 @@ class _OddRows(Exception):
     a sample of another campaign's problem): use the general path."""
 
 
-def _packed_fields(row: bytes) -> list[bytes]:
+def _packed_fields(row: memoryview) -> list[memoryview]:
     """The fields of one binary COPY row (int16 count, then int32 length + bytes each;
-    -1: NULL, an empty range's aggregates)."""
+    -1: NULL, an empty range's aggregates), as views: no copy of ~40 MB a range."""
     fields, at = [], 2
     for _ in range(int.from_bytes(row[:2], "big")):
         length = int.from_bytes(row[at : at + 4], "big", signed=True)
         at += 4
-        fields.append(b"" if length < 0 else row[at : at + length])
+        fields.append(row[at:at] if length < 0 else row[at : at + length])
         at += max(length, 0)
     return fields
 
 
 def _packed_range(raw: Any, sql: str, params: list, dtypes: tuple) -> list[np.ndarray]:
-    """One packed COPY row as numpy columns in id order (a range's rows come in any order);
-    `raw`: a psycopg cursor."""
+    """One packed COPY row as native numpy columns in id order (a range's rows come in any
+    order); `raw`: a psycopg cursor."""
     with raw.copy(sql, params) as copy:
-        data = b"".join(copy)
+        blocks = list(copy)
+    # libpq hands over a row per block: the header and our one row, then the trailer.
+    data = blocks[0] if len(blocks) == 2 else memoryview(b"".join(blocks))
     count, *packed = _packed_fields(data[19:])  # past the COPY header
     n = int.from_bytes(count, "big")
     if any(len(c) != n * t.itemsize for c, t in zip(packed, dtypes, strict=True)):
         raise _OddRows  # a decoded steps_hash not 16 bytes long
-    columns = [np.frombuffer(c, dtype=t) for c, t in zip(packed, dtypes, strict=True)]
+    columns = [
+        np.frombuffer(c, dtype=t).astype(t.newbyteorder("="))
+        for c, t in zip(packed, dtypes, strict=True)
+    ]
+    if len(columns[0]) < 2 or (columns[0][1:] > columns[0][:-1]).all():
+        return columns  # an index scan's id order: nothing to gather
     order = np.argsort(columns[0], kind="stable")
     return [column[order] for column in columns]
 
@@ -272,15 +291,14 @@ def _positions(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _load_pool_copy(
-    campaign: Campaign, checkpoint: Checkpoint | None, selected: np.ndarray
-) -> list[np.ndarray]:
+    campaign: Campaign, checkpoint: Checkpoint | None, selected: np.ndarray, *, locked_only: bool
+) -> Pool:
     """PostgreSQL: the pool one id range at a time, each column of a range packed into one
     bytea by the server and read by numpy as is, so Python does no work per sample (one
     per-row COPY of 10⁶ samples spent ~1 s yielding row messages). The ranges are shared
     among connections reading this transaction's snapshot where it allows (one core each).
-    `selected`: sorted ids of the campaign's samples selected before (left out)."""
-    import psycopg
-
+    `selected`: sorted ids of the campaign's samples selected before (left out; their keys
+    are read from the same ranges)."""
     from selector.selection import FINGERPRINT_DTYPE
 
     ids = Sample.objects.for_campaign(campaign).aggregate(low=Min("id"), high=Max("id"))
@@ -288,68 +306,113 @@ def _load_pool_copy(
     spans = range(low or 0, (high or -1) + 1, POOL_ID_SPAN)
     ranges = [(start, start + POOL_ID_SPAN - 1) for start in spans]
     problem_ids, train, trusted = _problem_rules(campaign)
-    samples_sql = _SAMPLES_SQL.format(table=Sample._meta.db_table)
+    table = Sample._meta.db_table
+    samples_sql = _SAMPLES_SQL.format(
+        table=table, score=_IMPORTED_SCORE if checkpoint is None else ""
+    )
     scores_sql = _SCORES_SQL.format(table=Score._meta.db_table)
 
     def read(raw: Any, bounds: tuple[int, int]) -> list[np.ndarray | None]:
-        sample, problem, score, keep, wrong, fp = _packed_range(
-            raw, samples_sql, [campaign.pk, *bounds], _SAMPLE_COLUMNS
-        )
-        keep = keep.astype(np.bool_)  # has a verifier score
-        if checkpoint is not None:
-            scored, values = _packed_range(
-                raw, scores_sql, [checkpoint.pk, *bounds], _SCORE_COLUMNS
+        params = [campaign.pk, *bounds]
+        if checkpoint is None:
+            sample, problem, score, verdict, fp = _packed_range(
+                raw, samples_sql, params, _IMPORTED_COLUMNS
             )
-            at, keep = _positions(scored, sample)
-            score = values[at] if len(values) else score
+            keep = ~np.isnan(score)
+        else:
+            sample, problem, verdict, fp = _packed_range(raw, samples_sql, params, _SAMPLE_COLUMNS)
+            scored, score = _packed_range(raw, scores_sql, [checkpoint.pk, *bounds], _SCORE_COLUMNS)
+            if not np.array_equal(scored, sample):  # some samples are not scored (yet)
+                at_score, keep = _positions(scored, sample)
+                score = score[at_score] if len(score) else np.zeros(len(sample))
+            else:
+                keep = np.ones(len(sample), np.bool_)
         at, known = _positions(problem_ids, problem)
         if not known.all():
             raise _OddRows  # a sample of another campaign's problem: the general path
-        keep &= train[at] & ~_positions(selected, sample)[1]
-        wrong = wrong.astype(np.bool_) & trusted[at]
-        return [column[keep] for column in (sample, problem, score, wrong, fp)]
+        graded = np.bincount(at[verdict > 0], minlength=len(problem_ids))
+        correct = np.bincount(at[verdict == _CORRECT], minlength=len(problem_ids))
+        chosen = _positions(selected, sample)[1]  # selected before: out, its key kept
+        keep &= train[at] & ~chosen
+        wrong = (verdict == _WRONG) & trusted[at]
+        pool = [column[keep] for column in (sample, problem, score, wrong, fp)]
+        return [*pool, sample[chosen], problem[chosen], fp[chosen], graded, correct]
 
-    try:
-        # A savepoint: decode() may fail. The readers share the ranges (one core each).
-        with (
-            transaction.atomic(),
-            connection.cursor() as cursor,
-            snapshot_readers(cursor, len(ranges)) as readers,
-        ):
-            chunks = map_in_order(readers or [cursor.cursor], read, ranges)
-    except psycopg.Error:
-        raise _OddRows from None  # decode() refused a malformed steps_hash
+    chunks = _read_ranges(read, ranges, locked_only=locked_only)
+    if chunks is None:
+        raise _OddRows
+    correct = sum((chunk.pop() for chunk in chunks), np.zeros(len(problem_ids), np.int64))
+    graded = sum((chunk.pop() for chunk in chunks), np.zeros(len(problem_ids), np.int64))
     native = (np.int64, np.int64, np.float64, np.bool_, FINGERPRINT_DTYPE)
+    native += (np.int64, np.int64, FINGERPRINT_DTYPE)
     arrays = []
     for column, dtype in enumerate(native):
         parts = [chunk[column] for chunk in chunks]
-        arrays.append(np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
+        # Native already: np.concatenate(…, dtype=) would cast, 15x slower than copying.
+        arrays.append(np.concatenate(parts) if parts else np.zeros(0, dtype))
         for chunk in chunks:  # one column at a time held twice, not the whole pool
             chunk[column] = None
-    return arrays
+    *pool, found, x_problem, x_fp = arrays
+    missing = np.setdiff1d(selected, found)  # selected samples that lost their answer
+    if len(missing):
+        rows = Sample.objects.filter(pk__in=missing.tolist()).values_list(
+            "problem_id", "steps_hash"
+        )
+        x_problem = np.concatenate([x_problem, np.array([p for p, _ in rows], np.int64)])
+        x_fp = np.concatenate([x_fp, _digests([h for _, h in rows])])
+    pairs = zip(graded.tolist(), correct.tolist(), strict=True)
+    verdicts = dict(zip(problem_ids.tolist(), pairs, strict=True))
+    return Pool(*pool, excluded_problems=x_problem, excluded_fingerprints=x_fp, verdicts=verdicts)
 
 
-def load_pool(campaign: Campaign, checkpoint: Checkpoint | None) -> Pool:
+def _read_ranges(read: Any, ranges: list, *, locked_only: bool) -> list | None:
+    """`read(cursor, range)` for every range, on connections sharing this transaction's
+    snapshot where it allows, else on its own; None where the packed path cannot read them.
+    Nothing raises through the outer block, which would mark the caller's transaction for
+    rollback; on this connection a savepoint keeps a failed decode() from aborting it."""
+    import psycopg
+
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        with snapshot_readers(cursor, len(ranges), locked_only=locked_only) as readers:
+            if readers:
+                try:
+                    return map_in_order(readers, read, ranges)
+                except (psycopg.Error, _OddRows):
+                    return None  # the readers' own transactions: ours is untouched
+        try:
+            with transaction.atomic():
+                return map_in_order([cursor.cursor], read, ranges)
+        except (psycopg.Error, _OddRows):
+            return None  # decode() refused a malformed steps_hash, or rows of another campaign
+
+
+def load_pool(
+    campaign: Campaign, checkpoint: Checkpoint | None, *, locked_only: bool = False
+) -> Pool:
     """The campaign's train-split samples with an answer and a score, not selected before.
 
     No model instances: on PostgreSQL packed id ranges decoded by numpy (`_load_pool_copy`);
     elsewhere a lean values_list over a chunked cursor, converted chunk by chunk.
+    `locked_only`: this transaction has locked rows but written none, so connections sharing
+    its snapshot see what it sees (`open_generation`).
     """
     from selector.selection import FINGERPRINT_DTYPE
 
-    selected = Sample.objects.for_campaign(campaign).filter(selection__isnull=False)
-    ex = list(selected.order_by("id").values_list("id", "problem_id", "steps_hash"))
-    excluded = {
-        "excluded_problems": np.array([p for _, p, _ in ex], dtype=np.int64),
-        "excluded_fingerprints": _digests([h for _, _, h in ex]),
-    }
+    # From the selections' side (a generation's selections are its campaign's samples): a
+    # join from the samples' side walked all 10⁷ of them.
+    picked = Selection.objects.filter(generation__campaign=campaign).values("sample_id")
+    selected = Sample.objects.for_campaign(campaign).filter(pk__in=picked)
     if connection.vendor == "postgresql":
         try:
-            selected_ids = np.array([pk for pk, _, _ in ex], dtype=np.int64)
-            return Pool(*_load_pool_copy(campaign, checkpoint, selected_ids), **excluded)
+            ids = np.unique(np.array(picked.values_list("sample_id", flat=True), np.int64))
+            return _load_pool_copy(campaign, checkpoint, ids, locked_only=locked_only)
         except _OddRows:
             pass
-
+    ex = list(selected.values_list("problem_id", "steps_hash"))
+    excluded = {
+        "excluded_problems": np.array([p for p, _ in ex], dtype=np.int64),
+        "excluded_fingerprints": _digests([h for _, h in ex]),
+    }
     pool = pool_samples(campaign)
     if checkpoint is None:
         qs = (
@@ -457,15 +520,33 @@ def preview_selection(
 ) -> Preview:
     """What `open_generation` would select now, without writing anything; the control arm's
     draw is seeded by the campaign and `generation_number` (default: the next one)."""
-    params = selection_params(
-        campaign,
-        strategy=strategy,
-        k=k,
-        wrong_fraction=wrong_fraction,
-        max_per_problem=max_per_problem,
-    )
+    overrides = {
+        "strategy": strategy,
+        "k": k,
+        "wrong_fraction": wrong_fraction,
+        "max_per_problem": max_per_problem,
+    }
+    return _select(campaign, scores, overrides, generation_number, locked=None)
+
+
+def _select(
+    campaign: Campaign,
+    scores: ScoreSourceArg,
+    overrides: dict[str, Any],
+    generation_number: int | None,
+    *,
+    locked: bool | None,
+) -> Preview:
+    """Load the pool and pick from it. `locked` (None: a dry run): `open_generation` holds the
+    campaign row, so broken ground truths are flagged first (from the verdicts the pool load
+    counted), and True says its transaction had written nothing before it locked."""
+    params = selection_params(campaign, **overrides)
     checkpoint = resolve_scores(campaign, scores)
-    pool = load_pool(campaign, checkpoint)
+    pool = load_pool(campaign, checkpoint, locked_only=bool(locked))
+    # Samples generated or graded since the last check: broken ground truths out of the
+    # wrong-answer phase before anything is picked.
+    if locked is not None and flag_disagreeing(campaign, pool.verdicts):
+        pool.distrust(np.array(campaign.problems.suspect().values_list("pk", flat=True)))
     if not len(pool) and checkpoint is None and pool_samples(campaign).exists():
         raise SelectionError(
             "no imported scores: no sample in the pool has a verifier_score; "
@@ -521,6 +602,7 @@ def open_generation(
     pipeline's) is filled and opened instead of creating a new one; its frozen params are the
     base the keyword overrides apply to. Raises SelectionError when it is no longer selecting.
     """
+    nothing_written = has_written_nothing()  # then after the row locks below, still nothing
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if generation is not None:
         generation = Generation.objects.select_for_update().get(pk=generation.pk)
@@ -533,17 +615,14 @@ def open_generation(
         # In memory only (never saved): selection_params() then starts from the frozen params.
         for key, value in generation.params.items():
             setattr(locked, key, value)
-    # Samples generated or graded since the last check: flag broken ground truths first.
-    flag_disagreeing(locked)
-    preview = preview_selection(
-        locked,
-        scores=scores,
-        strategy=strategy,
-        k=k,
-        wrong_fraction=wrong_fraction,
-        max_per_problem=max_per_problem,
-        generation_number=None if generation is None else generation.number,
-    )
+    overrides = {
+        "strategy": strategy,
+        "k": k,
+        "wrong_fraction": wrong_fraction,
+        "max_per_problem": max_per_problem,
+    }
+    number = None if generation is None else generation.number
+    preview = _select(locked, scores, overrides, number, locked=nothing_written)
     if len(preview) == 0 and not allow_empty:
         raise SelectionError(f"nothing to select in campaign {locked.slug}")
     if generation is None:
@@ -561,18 +640,25 @@ def open_generation(
         checkpoint=preview.checkpoint, score_source=preview.score_source, params=preview.params
     ):
         raise SelectionError(f"generation {generation.number} is no longer selecting")
+    # Rows in sample id order: the deferred foreign-key checks at commit then read the sample
+    # table forwards, not at random (at 10⁷ samples, most of the commit's time).
+    by_sample = np.argsort(preview.sample, kind="stable")
+    samples = preview.sample[by_sample].tolist()
     insert_like(
         Selection(generation=generation, sample_id=0, rank=0, score=0.0, is_wrong=False),
         ("sample_id", "rank", "score", "is_wrong"),
-        (
-            (int(s), rank, float(sc), bool(w))
-            for rank, (s, sc, w) in enumerate(
-                zip(preview.sample, preview.score, preview.wrong, strict=True)
-            )
+        zip(
+            samples,
+            by_sample.tolist(),
+            preview.score[by_sample].tolist(),
+            preview.wrong[by_sample].tolist(),
+            strict=True,
         ),
     )
     uniform = np.zeros(len(preview), bool) if preview.uniform is None else preview.uniform
-    arms = {False: Assignment.Arm.ACTIVE, True: Assignment.Arm.UNIFORM}
+    arms = [
+        Assignment.Arm.UNIFORM if u else Assignment.Arm.ACTIVE for u in uniform[by_sample].tolist()
+    ]
     insert_like(
         Assignment(
             generation=generation,
@@ -582,8 +668,8 @@ def open_generation(
         ),
         ("sample_id", "arm"),
         (
-            (int(s), arms[bool(u)])
-            for s, u in zip(preview.sample, uniform, strict=True)
+            (sample, arm)
+            for sample, arm in zip(samples, arms, strict=True)
             for _ in range(locked.overlap)
         ),
     )

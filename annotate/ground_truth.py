@@ -6,7 +6,7 @@ A problem becomes `suspect` when
 - every one of its graded samples disagrees with the ground truth, once it has at least
   `MIN_GRADED` of them (with fewer, "all wrong" is as likely a hard problem as a broken
   answer). `flag_disagreeing` checks a campaign: after every sample import, and again inside
-  `open_generation` before the pool is read (so generated samples and new scores are covered);
+  `open_generation` before it picks (so generated samples and new scores are covered);
 - or a labeler ends a task as `bad_problem` (`Label.finish` reports it).
 
 While suspect, its samples are selectable but never count as wrong (`counts_as_wrong`, the
@@ -16,6 +16,8 @@ no later check or report overturns.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -28,23 +30,38 @@ MIN_GRADED = 4
 ANSWERS_SHOWN = 3
 
 
-def flag_disagreeing(campaign: Campaign) -> int:
+def flag_disagreeing(
+    campaign: Campaign, verdicts: Mapping[int, tuple[int, int]] | None = None
+) -> int:
     """Flag the campaign's `ok` problems whose ≥ MIN_GRADED graded samples are all wrong;
-    returns how many were flagged."""
-    # Counted on the samples' side over answered ones (only those are graded): the pool's
-    # covering index then answers it, not a scan of every sample's steps (12M at scale).
-    candidates = (
-        Sample.objects.for_campaign(campaign)
-        .answered()
-        .filter(problem__ground_truth_status=Problem.GroundTruth.OK)
-        .values("problem_id")
-        .annotate(
-            graded=Count("pk", filter=Q(is_correct__isnull=False)),
-            correct=Count("pk", filter=Q(is_correct=True)),
+    returns how many were flagged. `verdicts`: (graded, correct) per problem id over the
+    campaign's answered samples, counted already (the pool load's), else counted here."""
+    if verdicts is None:
+        # Counted on the samples' side over answered ones (only those are graded): the pool's
+        # covering index then answers it, not a scan of every sample's steps (12M at scale).
+        verdicts = {
+            pk: (graded, correct)
+            for pk, graded, correct in Sample.objects.for_campaign(campaign)
+            .answered()
+            .filter(problem__ground_truth_status=Problem.GroundTruth.OK)
+            .values("problem_id")
+            .annotate(
+                graded=Count("pk", filter=Q(is_correct__isnull=False)),
+                correct=Count("pk", filter=Q(is_correct=True)),
+            )
+            .filter(graded__gte=MIN_GRADED, correct=0)
+            .values_list("problem_id", "graded", "correct")
+        }
+    ok = set(
+        campaign.problems.filter(ground_truth_status=Problem.GroundTruth.OK).values_list(
+            "pk", flat=True
         )
-        .filter(graded__gte=MIN_GRADED, correct=0)
-        .values_list("problem_id", "graded")
     )
+    candidates = [
+        (pk, graded)
+        for pk, (graded, correct) in verdicts.items()
+        if graded >= MIN_GRADED and correct == 0 and pk in ok
+    ]
     flagged = 0
     for pk, graded in candidates:
         answers = (

@@ -5,8 +5,9 @@ aggregates the pool load uses), so a read split across connections finishes soon
 machine with cores to spare. Each extra connection imports this transaction's snapshot
 (`pg_export_snapshot`, as `pg_dump --jobs` does), so together they see one consistent state
 of the database — except this transaction's own uncommitted writes, which no other backend
-can see: a transaction that has written anything gets no readers and reads alone (so does
-`open_generation`, which locks its campaign row first: `select --dry-run` shares).
+can see: a transaction that has written anything gets no readers and reads alone. One that
+has only locked rows shares where its caller says so (`open_generation`, which locks the
+campaign row first and checks it came in with nothing written).
 """
 
 from __future__ import annotations
@@ -25,25 +26,38 @@ R = TypeVar("R")
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
 
 
-def _can_share(cursor: Any) -> bool:
-    """Inside a transaction (a snapshot to export) that has no transaction id yet, so has
-    written nothing. A row lock takes an id too, and PostgreSQL 15 tells neither apart
-    exactly (pg_stat_xact_user_tables also counts writes not yet flushed from earlier
-    transactions): a transaction that has locked rows reads alone as well."""
+def has_written_nothing() -> bool:
+    """PostgreSQL: this transaction has no transaction id yet, so has neither written nor
+    locked rows. False elsewhere (no readers there anyway)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current_if_assigned() IS NULL")
+        return bool(cursor.fetchone()[0])
+
+
+def _can_share(locked_only: bool) -> bool:
+    """Inside a transaction (a snapshot to export), not in a savepoint (PostgreSQL exports
+    none from a subtransaction), that has written nothing: no transaction id yet, or only row
+    locks by the caller's word (`locked_only`; PostgreSQL 15 tells locks from writes apart
+    nowhere exactly: pg_stat_xact_user_tables also counts earlier transactions' unflushed
+    writes)."""
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         return False
-    cursor.execute("SELECT txid_current_if_assigned() IS NULL")
-    return bool(cursor.fetchone()[0])
+    if any(sid is not None for sid in connection.savepoint_ids):
+        return False
+    return locked_only or has_written_nothing()
 
 
 @contextmanager
-def snapshot_readers(cursor: Any, wanted: int) -> Iterator[list[Any]]:
+def snapshot_readers(cursor: Any, wanted: int, *, locked_only: bool = False) -> Iterator[list[Any]]:
     """Up to `wanted` raw psycopg cursors on new connections sharing this transaction's
-    snapshot (read only), or none where that is impossible or not worth it; closed after."""
+    snapshot (read only), or none where that is impossible or not worth it; closed after.
+    `locked_only`: the caller vouches that its transaction has locked rows but written none."""
     import psycopg
 
     count = min(wanted, settings.STEPWISE_POOL_READERS)
-    if count < 2 or not _can_share(cursor):
+    if count < 2 or not _can_share(locked_only):
         yield []
         return
     cursor.execute("SELECT pg_export_snapshot()")

@@ -433,6 +433,21 @@ class CopyPayload:
         self.buffer += b"\n"
         self.rows += 1
 
+    @staticmethod
+    def encode(value: Any) -> bytes:
+        """One value in COPY text, subclasses too (a TextChoices member is a str): what `add`
+        writes as is. TypeError for a type COPY text cannot carry here (bytes are taken as
+        escaped already, so they are no value to encode)."""
+        encode = _COPY_FIELD.get(type(value))
+        if encode is None or type(value) is bytes:
+            kind = next(
+                (k for k in (bool, int, float, str, datetime) if isinstance(value, k)), None
+            )
+            if kind is None:
+                raise TypeError(f"COPY text cannot carry a {type(value).__name__}")
+            encode = _COPY_FIELD[kind]
+        return encode(value)
+
 
 class BackgroundCopyWriter:
     """Writes batches with COPY on a helper thread, so PostgreSQL stores batch k while Python

@@ -171,11 +171,12 @@ _M4 = np.uint64(0xBF58476D1CE4E5B9)
 def _mix64(problem: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """A 64-bit hash of (problem, hi, lo); only a speed-up: exactness never depends on it."""
     x = hi * _M1  # uint64 arithmetic wraps, which is what a hash wants
-    x ^= lo * _M2
-    x ^= problem.view(np.uint64) * _M3
-    x ^= x >> np.uint64(31)
+    t = lo * _M2  # one scratch array for every step: 10⁷ samples, ~80 MB each
+    x ^= t
+    x ^= np.multiply(problem.view(np.uint64), _M3, out=t)
+    x ^= np.right_shift(x, np.uint64(31), out=t)
     x *= _M4
-    x ^= x >> np.uint64(29)
+    x ^= np.right_shift(x, np.uint64(29), out=t)
     return x
 
 
@@ -243,14 +244,45 @@ def _desc_key(score: np.ndarray) -> np.ndarray:
     return bits.view(np.uint64)
 
 
-def _stable_argsort_small_range(values: np.ndarray) -> np.ndarray:
-    """Stable argsort; radix sort (uint16) when the value range allows it, else timsort."""
-    if len(values) == 0:
+def _rank_order(key: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
+    """The permutation a stable argsort by (group, key) gives (ties by position), from one
+    plain sort of packed uint64s: the group, the key's top bits and the position. NumPy sorts
+    64-bit values with SIMD, 3x as fast as a stable argsort of 10⁷; the rare runs whose keys
+    differ only past the kept bits are then re-sorted on the whole key."""
+    n = len(key)
+    if n == 0:
         return np.zeros(0, dtype=np.int64)
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo < 1 << 16:
-        return np.argsort((values - lo).astype(np.uint16), kind="stable")
-    return np.argsort(values, kind="stable")
+    pos_bits = max(1, (n - 1).bit_length())
+    offset = None if group is None else (group - group.min()).view(np.uint64)
+    group_bits = 0 if offset is None else int(offset.max()).bit_length()
+    key_bits = 64 - pos_bits - group_bits
+    if key_bits < 16:  # too many problems or samples to pack: sort on the whole values
+        return np.lexsort((key,) if group is None else (key, group))
+    packed = key >> np.uint64(64 - key_bits)
+    packed <<= np.uint64(pos_bits)
+    packed |= np.arange(n, dtype=np.uint64)
+    if group_bits:
+        packed |= np.left_shift(offset, np.uint64(64 - group_bits), out=offset)
+    packed.sort()
+    order = np.bitwise_and(packed, np.uint64((1 << pos_bits) - 1)).view(np.int64)
+    packed >>= np.uint64(pos_bits)  # group and kept key bits: equal ones form a run
+    same = packed[1:] == packed[:-1]
+    del packed
+    if not same.any():
+        return order
+    ranked = key[order]
+    clash = np.flatnonzero(same & (ranked[1:] != ranked[:-1]))
+    if len(clash):
+        # The runs holding a clash, each re-sorted on (whole key, position).
+        starts = np.concatenate([[0], np.flatnonzero(~same) + 1])
+        ends = np.append(starts[1:], n)
+        bad = np.unique(np.searchsorted(starts, clash, side="right") - 1)
+        lengths = ends[bad] - starts[bad]
+        before = np.cumsum(lengths) - lengths
+        at = np.repeat(starts[bad] - before, lengths) + np.arange(lengths.sum())
+        run = np.repeat(np.arange(len(bad)), lengths)
+        order[at] = order[at][np.lexsort((order[at], ranked[at], run))]
+    return order
 
 
 def _group_bounds(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +314,14 @@ def _take_first(mask: np.ndarray, count: int) -> np.ndarray:
     if len(hits) > count:
         out[hits[count:]] = False
     return out
+
+
+def _rows(idx: np.ndarray, n: int, *arrays: np.ndarray) -> list[np.ndarray]:
+    """Each of `arrays` at `idx`; the arrays themselves (read only) where `idx` is every one of
+    their `n` rows in order, as for a pool loaded from the database (10⁷ rows: no copies)."""
+    if len(idx) == n and (n < 2 or bool((idx[1:] > idx[:-1]).all())):
+        return list(arrays)
+    return [array[idx] for array in arrays]
 
 
 def _eligible(inp: _Inputs) -> np.ndarray:
@@ -318,7 +358,10 @@ def _eligible(inp: _Inputs) -> np.ndarray:
         xh.append(hi[ex])
         xl.append(lo[ex])
     keep = _dedup_keep(
-        problem[idx], hi[idx], lo[idx], np.concatenate(xp), np.concatenate(xh), np.concatenate(xl)
+        *_rows(idx, len(problem), problem, hi, lo),
+        np.concatenate(xp),
+        np.concatenate(xh),
+        np.concatenate(xl),
     )
     return idx if keep is None else idx[keep]
 
@@ -379,12 +422,10 @@ def select_with_phases(
     problem, score, wrong = inp.problem, inp.score, inp.wrong
     empty = Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
     idx = _eligible(inp)
-    p = problem[idx]
     if len(idx) == 0:
         return empty
-
-    key = _desc_key(score[idx])
-    w = wrong[idx]
+    p, eligible_score, w = _rows(idx, len(problem), problem, score, wrong)
+    key = _desc_key(eligible_score)
     K, n_wrong, M = params.k, params.n_wrong, params.max_per_problem
 
     if params.strategy == "global" and M is None:
@@ -409,11 +450,8 @@ def select_with_phases(
             np.repeat([True, False], [int(wpick.sum()), int(fpick.sum())]),
         )
 
-    # 3. Group by problem, ranked within: stable sort by score, then stable sort by problem.
-    r = np.argsort(key, kind="stable")
-    del key
-    g = _stable_argsort_small_range(p[r])
-    grouped = r[g]  # import-layout positions, grouped by ascending problem, ranked within
+    # 3. Group by problem, ranked within (import-layout positions).
+    grouped = _rank_order(key, p)
     pg = p[grouped]
     starts, lengths = _group_bounds(pg)
     wg = w[grouped]
@@ -432,6 +470,12 @@ def select_with_phases(
 
     # global with max_per_problem M: per-problem ranks come from the grouped layout,
     # the "first n" cut-offs from the global rank layout; g maps grouped -> rank position.
+    r = _rank_order(key)
+    del key
+    rank_of = np.empty(len(r), dtype=np.int64)
+    rank_of[r] = np.arange(len(r))
+    g = rank_of[grouped]
+    del rank_of
     wcand = np.empty(len(g), dtype=bool)
     wcand[g] = wg & (_group_rank(wg, starts, lengths) < M)
     wpick = _take_first(wcand, n_wrong)

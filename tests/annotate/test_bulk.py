@@ -3,8 +3,9 @@
 import pytest
 from django.utils import timezone
 
+from annotate import bulk
 from annotate.bulk import insert_like
-from annotate.models import Assignment
+from annotate.models import Assignment, Checkpoint, Score
 from tests.factories import make_generation, make_pool
 
 
@@ -37,3 +38,39 @@ def test_a_column_the_model_lacks_is_refused(generation_and_samples):
     with pytest.raises(ValueError, match="not columns of Assignment"):
         insert_like(Assignment(generation=generation), ("sample",), [(ids[0],)])
     assert not Assignment.objects.filter(generation=generation).exists()
+
+
+def test_text_with_copy_separators_and_many_writes_arrive_exactly(
+    generation_and_samples, monkeypatch
+):
+    generation, ids = generation_and_samples
+    monkeypatch.setattr(bulk, "_ROWS_PER_WRITE", 2)  # several buffers for six rows
+    reasons = [f"a\tb\nc\\N\\{i}" for i in range(len(ids))]  # tab, newline, \N, backslash
+    insert_like(
+        Assignment(generation=generation, sample_id=0, kind=Assignment.Kind.REGULAR),
+        ("sample_id", "reason"),
+        zip(ids, reasons, strict=True),
+    )
+    rows = Assignment.objects.filter(generation=generation).order_by("id")
+    assert list(rows.values_list("sample_id", "reason")) == list(zip(ids, reasons, strict=True))
+
+
+def test_values_copy_text_cannot_carry_go_through_the_database_adapter(generation_and_samples):
+    generation, ids = generation_and_samples
+    checkpoint = Checkpoint.objects.create(campaign=generation.campaign, name="c", path="/m/c")
+    when = timezone.now()
+    insert_like(  # a JSON column in the template, a datetime among the varying ones
+        Score(checkpoint=checkpoint, sample_id=0, score=0.0, step_scores=[0.25, 0.5]),
+        ("sample_id", "score"),
+        [(pk, 1 / pk) for pk in ids],
+    )
+    insert_like(
+        Assignment(generation=generation, sample_id=0),
+        ("sample_id", "claimed_at"),
+        [(ids[0], when)],
+    )
+    scores = Score.objects.filter(checkpoint=checkpoint).order_by("sample_id")
+    assert [(s.sample_id, s.score, s.step_scores) for s in scores] == [
+        (pk, 1 / pk, [0.25, 0.5]) for pk in ids
+    ]
+    assert Assignment.objects.get(generation=generation).claimed_at == when

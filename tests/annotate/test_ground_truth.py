@@ -9,6 +9,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from annotate import generations
@@ -94,8 +95,39 @@ def test_suspect_samples_never_fill_the_wrong_phase_on_either_pool_loader(world,
         assert picked == {"hard"}, loader  # the three best wrong answers, none of them "broken"
 
 
-def _odd_rows(*args):
+def _odd_rows(*args, **kwargs):
     raise generations._OddRows
+
+
+@pytest.mark.parametrize("loader", ["copy", "orm"])
+def test_open_generation_flags_what_broke_since_the_last_check_before_it_picks(
+    world, monkeypatch, loader
+):
+    campaign, _ = world
+    campaign.strategy, campaign.k, campaign.wrong_fraction = "global", 3, 1.0
+    campaign.save()
+    Problem.objects.filter(unique_id="broken").update(ground_truth_status=OK)  # not checked yet
+    if loader == "orm":
+        monkeypatch.setattr(generations, "_load_pool_copy", _odd_rows)
+    _, preview = generations.open_generation(campaign)
+    assert status("broken")[0] == SUSPECT
+    picked = Sample.objects.filter(pk__in=preview.sample.tolist())
+    assert set(picked.values_list("problem__unique_id", flat=True)) == {"hard"}, loader
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="only PostgreSQL's packed loader counts verdicts"
+)
+def test_the_packed_pool_load_counts_what_flagging_counts(world):
+    campaign, _ = world
+    Sample.objects.filter(problem__unique_id="few").update(is_correct=None)  # not graded
+    expected = {}
+    for problem, verdict in Sample.objects.filter(answer__isnull=False).values_list(
+        "problem_id", "is_correct"
+    ):
+        graded, correct = expected.get(problem, (0, 0))
+        expected[problem] = (graded + (verdict is not None), correct + (verdict is True))
+    assert generations.load_pool(campaign, None).verdicts == expected
 
 
 def test_a_confirmed_ground_truth_counts_again_and_stays_confirmed(world, lead, client):

@@ -32,15 +32,17 @@ def pool_world(campaign):
     return campaign, checkpoint, ids
 
 
-def _orm_path(*args):
+def _orm_path(*args, **kwargs):
     raise generations._OddRows
 
 
 def _as_lists(pool: generations.Pool) -> dict:
-    return {
+    columns = {
         name: getattr(pool, name).tolist()
         for name in ("sample", "problem", "score", "wrong", "fingerprint")
     }
+    keys = zip(pool.excluded_problems.tolist(), pool.excluded_fingerprints.tolist(), strict=True)
+    return {**columns, "excluded": sorted(keys)}
 
 
 @pytest.mark.parametrize("source", ["imported", "checkpoint"])
@@ -85,8 +87,8 @@ class _Spy:
         self.real, self.counts = real, []
 
     @contextlib.contextmanager
-    def __call__(self, cursor, wanted):
-        with self.real(cursor, wanted) as readers:
+    def __call__(self, cursor, wanted, **options):
+        with self.real(cursor, wanted, **options) as readers:
             self.counts.append(len(readers))
             yield readers
 
@@ -131,3 +133,52 @@ def test_a_transaction_that_has_written_reads_alone_and_sees_its_own_rows(pool_w
         pool = generations.load_pool(campaign, None)
     assert readers_spy.counts == [0]
     assert template.pk in pool.sample.tolist()
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_open_generation_shares_its_snapshot_after_locking_the_campaign(
+    pool_world, monkeypatch, readers_spy
+):
+    campaign, checkpoint, _ = pool_world
+    monkeypatch.setattr(generations, "POOL_ID_SPAN", 4)
+    with monkeypatch.context() as alone:
+        alone.setattr(settings, "STEPWISE_POOL_READERS", 1)
+        dry = generations.preview_selection(campaign, scores=checkpoint)
+    _, opened = generations.open_generation(campaign, scores=checkpoint)
+    assert readers_spy.counts == [0, 2]  # the row locks alone do not stop the sharing
+    assert opened.sample.tolist() == dry.sample.tolist() and len(opened) > 0
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_open_generation_after_writes_in_its_callers_transaction_reads_alone(
+    pool_world, readers_spy
+):
+    campaign, _, ids = pool_world
+    campaign.strategy, campaign.k, campaign.wrong_fraction = "global", 1, 0.0
+    campaign.save()
+    fresh = Sample.objects.get(pk=ids[0])
+    with transaction.atomic():
+        fresh.pk, fresh.external_id, fresh.steps_hash = None, "fresh", "cd" * 16
+        fresh.verifier_score = 2.0  # the best score: picked if the load sees it
+        fresh.save()
+        _, opened = generations.open_generation(campaign)
+    assert readers_spy.counts == [0]
+    assert opened.sample.tolist() == [fresh.pk]
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_callers_transaction_shares_and_a_savepoint_reads_alone(
+    pool_world, monkeypatch, readers_spy
+):
+    # PostgreSQL exports no snapshot from a subtransaction: inside a savepoint, read alone.
+    campaign, _, _ = pool_world
+    monkeypatch.setattr(generations, "POOL_ID_SPAN", 4)
+    with transaction.atomic():
+        shared = generations.load_pool(campaign, None)
+        with transaction.atomic():
+            alone = generations.load_pool(campaign, None)
+    assert readers_spy.counts == [2, 0]
+    assert _as_lists(shared) == _as_lists(alone) and len(shared) > 0

@@ -572,3 +572,29 @@ def test_n_wrong_formula_matches_exact_decimal_arithmetic():
             expected = (hundredths * k * 2 + 100) // 200  # floor(h*k/100 + 1/2) in integers
             assert SelectionParams("global", k, f).n_wrong == expected
     assert math.floor(0.7 * 45 + 0.5) == 31  # why n_wrong avoids plain float arithmetic
+
+
+def _stable_rank(key, group=None):
+    return np.lexsort((key,) if group is None else (key, group))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["random", "low_bits_only", "all_equal", "rounded", "wide_groups"],
+)
+def test_the_packed_rank_sort_equals_a_stable_sort_on_the_whole_key(case):
+    # The packed sort keeps only a key's top bits: keys that differ past them must still rank.
+    rng = np.random.default_rng(7)
+    n = 50_000
+    scores = {
+        "random": rng.random(n),
+        "low_bits_only": 0.5 + rng.integers(0, 64, n) * 2.0**-50,  # equal in every kept bit
+        "all_equal": np.full(n, 0.25),
+        "rounded": np.round(rng.random(n), 3),  # many exact ties: position breaks them
+        "wide_groups": rng.random(n),
+    }[case]
+    key = select_module._desc_key(scores)
+    span = 2**40 if case == "wide_groups" else 300  # 2**40: too wide to pack, the fallback
+    group = rng.integers(0, span, n, dtype=np.int64) + 1_000
+    assert select_module._rank_order(key).tolist() == _stable_rank(key).tolist()
+    assert select_module._rank_order(key, group).tolist() == _stable_rank(key, group).tolist()
