@@ -156,9 +156,10 @@ class Sample(models.Model):
             models.Index(fields=["problem", "steps_hash"], name="sample_problem_steps_hash"),
             # The selection pool without the heap (an index-only scan; steps make rows ~1.5 kB):
             # at 12M samples one 10⁶-id range took 4.3 s through the heap, 1.5 s from here.
+            # external_id: a preview names its ~10⁵ picks from here too, not from cold heap pages.
             models.Index(
                 fields=["campaign", "id"],
-                include=["problem", "is_correct", "verifier_score", "steps_hash"],
+                include=["problem", "is_correct", "verifier_score", "steps_hash", "external_id"],
                 condition=Q(answer__isnull=False),
                 name="sample_pool",
             ),
