@@ -35,6 +35,7 @@ Decisions the design leaves open, fixed here (the oracle implements the same):
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -326,7 +327,14 @@ def _rows(idx: np.ndarray, n: int, *arrays: np.ndarray) -> list[np.ndarray]:
 
 def _eligible(inp: _Inputs) -> np.ndarray:
     """Indices of the pool (decisions 1 and 2 of the module docstring), in import order."""
-    problem, order, score = inp.problem, inp.order, inp.score
+    idx = _scored(inp)
+    keep = _dedup(inp, idx)
+    return idx if keep is None else idx[keep]
+
+
+def _scored(inp: _Inputs) -> np.ndarray:
+    """Indices of the scored samples not excluded, in import order (decision 1, before dedup)."""
+    order, score = inp.order, inp.score
     # 1. Eligible by score and exclusion, laid out in import order so stable sorts break ties.
     ok = ~np.isnan(score)
     if inp.excluded is not None:
@@ -340,8 +348,12 @@ def _eligible(inp: _Inputs) -> np.ndarray:
         del perm
         if not (o[1:] > o[:-1]).all():
             raise ValueError("order must be unique among eligible samples")
-    del o
+    return idx
 
+
+def _dedup(inp: _Inputs, idx: np.ndarray) -> np.ndarray | None:
+    """Which of the scored samples `idx` survive dedup (decision 1); None when all do."""
+    problem = inp.problem
     # 2. Dedup within (problem, fingerprint); already-selected keys knock out their group.
     hi, lo = _fp_columns(inp.fingerprint, len(problem), "fingerprint")
     xp, xh, xl = [inp.excluded_problems], [], []
@@ -357,13 +369,12 @@ def _eligible(inp: _Inputs) -> np.ndarray:
         xp.append(problem[ex])
         xh.append(hi[ex])
         xl.append(lo[ex])
-    keep = _dedup_keep(
+    return _dedup_keep(
         *_rows(idx, len(problem), problem, hi, lo),
         np.concatenate(xp),
         np.concatenate(xh),
         np.concatenate(xl),
     )
-    return idx if keep is None else idx[keep]
 
 
 def eligible(
@@ -390,6 +401,35 @@ def eligible(
         excluded_fingerprints,
     )
     return _eligible(inp)
+
+
+def _global_top(inp: _Inputs, K: int, n_wrong: int) -> Picks:
+    """global without max_per_problem: the n_wrong best wrong, then the best of the rest."""
+    idx = _eligible(inp)
+    if len(idx) == 0:
+        return Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
+    score, w = _rows(idx, len(inp.problem), inp.score, inp.wrong)
+    key = _desc_key(score)
+    # Only the top K overall and the top n_wrong wrong can be picked: a fill pick outside
+    # the top K would have >= K - n_wrong unpicked samples ahead of it. Prefilter to those.
+    if len(key) > K:
+        cand = key <= np.partition(key, K - 1)[K - 1]
+        kw = key[w]
+        if n_wrong and len(kw) > n_wrong:
+            cand |= w & (key <= np.partition(kw, n_wrong - 1)[n_wrong - 1])
+        elif n_wrong:
+            cand |= w
+        del kw
+        sub = np.flatnonzero(cand)
+        idx, key, w = idx[sub], key[sub], w[sub]
+    r = np.argsort(key, kind="stable")
+    wr = w[r]
+    wpick = _take_first(wr, n_wrong)
+    fpick = _take_first(~wpick, K - int(wpick.sum()))
+    return Picks(
+        np.concatenate([idx[r[wpick]], idx[r[fpick]]]),
+        np.repeat([True, False], [int(wpick.sum()), int(fpick.sum())]),
+    )
 
 
 def select_with_phases(
@@ -421,37 +461,33 @@ def select_with_phases(
     )
     problem, score, wrong = inp.problem, inp.score, inp.wrong
     empty = Picks(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))
-    idx = _eligible(inp)
+    K, n_wrong, M = params.k, params.n_wrong, params.max_per_problem
+    if params.strategy == "global" and M is None:
+        return _global_top(inp, K, n_wrong)
+
+    # 3. Group by problem, ranked within (import-layout positions); global also ranks overall.
+    # The ranking and the dedup sort independently, so they run on two cores (NumPy lets go
+    # of the GIL while sorting); ranking every scored sample and dropping the duplicates after
+    # gives the same order, a stable sort's order restricted to a subset.
+    idx = _scored(inp)
     if len(idx) == 0:
         return empty
-    p, eligible_score, w = _rows(idx, len(problem), problem, score, wrong)
-    key = _desc_key(eligible_score)
-    K, n_wrong, M = params.k, params.n_wrong, params.max_per_problem
-
-    if params.strategy == "global" and M is None:
-        # Only the top K overall and the top n_wrong wrong can be picked: a fill pick outside
-        # the top K would have >= K - n_wrong unpicked samples ahead of it. Prefilter to those.
-        if len(key) > K:
-            cand = key <= np.partition(key, K - 1)[K - 1]
-            kw = key[w]
-            if n_wrong and len(kw) > n_wrong:
-                cand |= w & (key <= np.partition(kw, n_wrong - 1)[n_wrong - 1])
-            elif n_wrong:
-                cand |= w
-            del kw
-            sub = np.flatnonzero(cand)
-            idx, key, w = idx[sub], key[sub], w[sub]
-        r = np.argsort(key, kind="stable")
-        wr = w[r]
-        wpick = _take_first(wr, n_wrong)
-        fpick = _take_first(~wpick, K - int(wpick.sum()))
-        return Picks(
-            np.concatenate([idx[r[wpick]], idx[r[fpick]]]),
-            np.repeat([True, False], [int(wpick.sum()), int(fpick.sum())]),
-        )
-
-    # 3. Group by problem, ranked within (import-layout positions).
-    grouped = _rank_order(key, p)
+    p, scored_score = _rows(idx, len(problem), problem, score)
+    key = _desc_key(scored_score)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dedup") as side:
+        dedup = side.submit(_dedup, inp, idx)
+        grouped = _rank_order(key, p)
+        r = _rank_order(key) if params.strategy == "global" else None
+        keep = dedup.result()
+    del key
+    if keep is not None:
+        idx, p = idx[keep], p[keep]
+        kept_at = np.cumsum(keep) - 1  # each kept sample's position among the kept
+        grouped = kept_at[grouped[keep[grouped]]]
+        if r is not None:
+            r = kept_at[r[keep[r]]]
+        del kept_at
+    (w,) = _rows(idx, len(problem), wrong)
     pg = p[grouped]
     starts, lengths = _group_bounds(pg)
     wg = w[grouped]
@@ -470,8 +506,6 @@ def select_with_phases(
 
     # global with max_per_problem M: per-problem ranks come from the grouped layout,
     # the "first n" cut-offs from the global rank layout; g maps grouped -> rank position.
-    r = _rank_order(key)
-    del key
     rank_of = np.empty(len(r), dtype=np.int64)
     rank_of[r] = np.arange(len(r))
     g = rank_of[grouped]
