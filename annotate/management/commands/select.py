@@ -15,9 +15,9 @@ class Command(StepwiseCommand):
         "assignment slots); --dry-run only shows what would be selected."
     )
     runtime = (
-        "Seconds: on 10⁷ samples in PostgreSQL a dry run took 8.6 s (imported scores) to "
-        "10.8 s (a checkpoint's) on two cores, loading the pool 5–6.5 s and selecting ~3 s; "
-        "opening the generation 12–13 s (README, Benchmarks); scoring by a checkpoint is not "
+        "Seconds: on 10⁷ samples in PostgreSQL a dry run took 7.6 s (imported scores) to "
+        "8.5 s (a checkpoint's) on two cores, loading the pool 4.4–5.6 s and selecting ~2 s; "
+        "opening the generation 13–14 s (README, Benchmarks); scoring by a checkpoint is not "
         "part of it."
     )
 
