@@ -36,15 +36,16 @@ def insert_like(
     }
     sql = copy_statement(model._meta.db_table, [f.column for f in fields])
     by_name = {f.attname: f for f in fields}
+    positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
     try:
         fixed = [CopyPayload.encode(prepared[f.attname]) for f in fields]
     except TypeError:
         fixed = None
     if fixed is None or not all(isinstance(by_name[name], _PLAIN_FIELDS) for name in varying):
-        return _copy_rows(sql, fields, prepared, varying, rows)
+        return _copy_rows(sql, fields, prepared, by_name, varying, positions, rows)
     # Rows built as COPY text here, a buffer per write: psycopg's per-row adaptation and
-    # Django's get_db_prep_save per value took 2.3 s of 3.4 for 156,800 rows.
-    positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
+    # Django's get_db_prep_save per value were 2.3 s of 3.4 under cProfile for 156,800 rows
+    # (timed without it: 2.1 s, now 1.1 s).
     encode = CopyPayload.encode
     written = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -86,12 +87,12 @@ def _copy_rows(
     sql: str,
     fields: list,
     prepared: dict[str, Any],
+    by_name: dict[str, Any],
     varying: Sequence[str],
+    positions: list[int | None],
     rows: Iterable[Sequence[Any]],
 ) -> int:
     """The general path: psycopg adapts every value (a fixed value COPY text cannot carry)."""
-    by_name = {f.attname: f for f in fields}
-    positions = [varying.index(f.attname) if f.attname in varying else None for f in fields]
     written = 0
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:

@@ -43,13 +43,11 @@ def flag_disagreeing(
             pk: (graded, correct)
             for pk, graded, correct in Sample.objects.for_campaign(campaign)
             .answered()
-            .filter(problem__ground_truth_status=Problem.GroundTruth.OK)
             .values("problem_id")
             .annotate(
                 graded=Count("pk", filter=Q(is_correct__isnull=False)),
                 correct=Count("pk", filter=Q(is_correct=True)),
             )
-            .filter(graded__gte=MIN_GRADED, correct=0)
             .values_list("problem_id", "graded", "correct")
         }
     ok = set(
